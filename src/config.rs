@@ -1,0 +1,570 @@
+//! The plugin configuration: JSON in Envoy's `configuration` field, validated before the plugin
+//! starts.
+//!
+//! Field names follow Envoy's `jwt_authn` (`issuer`, `audiences`, `remote_jwks.http_uri`,
+//! `cache_duration`, `clock_skew_seconds`, ...) where the concept is the same. Unknown fields are
+//! rejected so a typo never silently weakens authentication. Every error names the field it is
+//! about, so an operator can fix it from one log line.
+
+use crate::alg::Algorithm;
+use serde::Deserialize;
+use std::fmt;
+
+/// Envoy's default JWKS cache duration: 10 minutes.
+pub const DEFAULT_CACHE_DURATION_MS: u64 = 600_000;
+/// Envoy's default clock skew.
+pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
+/// Default timeout of one JWKS fetch.
+pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5_000;
+/// Default for how long a request may wait for a provider's first key set.
+pub const DEFAULT_KEY_WAIT_TIMEOUT_MS: u64 = 5_000;
+/// Default `realm` of `WWW-Authenticate`.
+pub const DEFAULT_REALM: &str = "jwt-authn-wasm";
+
+/// A configuration that failed to parse or validate, naming the offending field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the field, e.g. `providers[0].remote_jwks.http_uri.timeout`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() || self.field == "." {
+            write!(f, "invalid configuration: {}", self.message)
+        } else {
+            write!(
+                f,
+                "invalid configuration at `{}`: {}",
+                self.field, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated configuration of one plugin instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Identity providers, in configuration order.
+    pub providers: Vec<Provider>,
+    /// `realm` of every `WWW-Authenticate` header.
+    pub realm: String,
+    /// How long a request waits for a provider's first key set before a 503.
+    pub key_wait_timeout_ms: u64,
+}
+
+/// One identity provider: who issues tokens, for whom, and where its keys are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Provider {
+    /// Unique name, used in logs, shared-data keys and (later) route rules.
+    pub name: String,
+    /// The exact `iss` its tokens carry.
+    pub issuer: String,
+    /// Accepted `aud` values; empty means the audience is not checked (as in Envoy).
+    pub audiences: Vec<String>,
+    /// Where the key set comes from.
+    pub remote_jwks: RemoteJwks,
+    /// The allowlist of `alg` values.
+    pub algorithms: Vec<Algorithm>,
+    /// Tolerance for `exp` and `nbf`, in seconds.
+    pub clock_skew_seconds: u64,
+    /// Whether a token without `exp` is refused.
+    pub require_expiration: bool,
+}
+
+/// A key set fetched over HTTP through an Envoy cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteJwks {
+    /// The JWKS URI, split into what a callout needs.
+    pub http_uri: HttpUri,
+    /// How long a fetched key set is used before it is refreshed.
+    pub cache_duration_ms: u64,
+}
+
+/// An HTTP endpoint reached through a named Envoy cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUri {
+    /// The URI as configured.
+    pub uri: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Host and optional port: the callout's `:authority`.
+    pub authority: String,
+    /// Path and query: the callout's `:path`.
+    pub path: String,
+    /// The Envoy cluster the callout goes to.
+    pub cluster: String,
+    /// Callout timeout in milliseconds.
+    pub timeout_ms: u64,
+}
+
+// ---- The wire format, as serde reads it ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    providers: Vec<RawProvider>,
+    #[serde(default)]
+    realm: Option<String>,
+    #[serde(default)]
+    key_wait_timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    name: String,
+    issuer: String,
+    #[serde(default)]
+    audiences: Vec<String>,
+    remote_jwks: RawRemoteJwks,
+    #[serde(default)]
+    algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    clock_skew_seconds: Option<u64>,
+    #[serde(default)]
+    require_expiration: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemoteJwks {
+    http_uri: RawHttpUri,
+    #[serde(default)]
+    cache_duration: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpUri {
+    uri: String,
+    cluster: String,
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ConfigError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConfigError::new(
+                "",
+                "the plugin configuration is empty; it must be a JSON object with `providers`",
+            ));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            ConfigError::new(field, e.into_inner().to_string())
+        })?;
+        deserializer
+            .end()
+            .map_err(|e| ConfigError::new("", e.to_string()))?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        if raw.providers.is_empty() {
+            return Err(ConfigError::new(
+                "providers",
+                "at least one provider is required",
+            ));
+        }
+        let mut providers = Vec::with_capacity(raw.providers.len());
+        for (index, provider) in raw.providers.into_iter().enumerate() {
+            let at = format!("providers[{index}]");
+            let provider = Provider::validate(provider, &at)?;
+            if providers.iter().any(|p: &Provider| p.name == provider.name) {
+                return Err(ConfigError::new(
+                    format!("{at}.name"),
+                    format!("provider name `{}` is used twice", provider.name),
+                ));
+            }
+            if providers
+                .iter()
+                .any(|p: &Provider| p.issuer == provider.issuer)
+            {
+                return Err(ConfigError::new(
+                    format!("{at}.issuer"),
+                    "two providers have the same issuer; tokens could not be told apart",
+                ));
+            }
+            providers.push(provider);
+        }
+        let realm = raw.realm.unwrap_or_else(|| DEFAULT_REALM.to_string());
+        if realm.is_empty()
+            || !realm
+                .chars()
+                .all(|c| matches!(c, ' '..='!' | '#'..='[' | ']'..='~'))
+        {
+            return Err(ConfigError::new(
+                "realm",
+                "must be non-empty printable ASCII without `\"` or `\\`",
+            ));
+        }
+        let key_wait_timeout_ms = match raw.key_wait_timeout {
+            Some(text) => parse_duration_ms(&text, "key_wait_timeout")?,
+            None => DEFAULT_KEY_WAIT_TIMEOUT_MS,
+        };
+        Ok(Self {
+            providers,
+            realm,
+            key_wait_timeout_ms,
+        })
+    }
+
+    /// The provider whose issuer is exactly `issuer`.
+    pub fn provider_by_issuer(&self, issuer: &str) -> Option<(usize, &Provider)> {
+        self.providers
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.issuer == issuer)
+    }
+}
+
+impl Provider {
+    fn validate(raw: RawProvider, at: &str) -> Result<Self, ConfigError> {
+        if raw.name.is_empty()
+            || !raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ConfigError::new(
+                format!("{at}.name"),
+                "must be non-empty and use only letters, digits, `-`, `_` and `.`",
+            ));
+        }
+        if raw.issuer.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.issuer"),
+                "must not be empty",
+            ));
+        }
+        if let Some(i) = raw.audiences.iter().position(String::is_empty) {
+            return Err(ConfigError::new(
+                format!("{at}.audiences[{i}]"),
+                "must not be empty",
+            ));
+        }
+        let algorithms = match raw.algorithms {
+            None => Algorithm::ALL.to_vec(),
+            Some(names) => {
+                if names.is_empty() {
+                    return Err(ConfigError::new(
+                        format!("{at}.algorithms"),
+                        "must list at least one algorithm (RS256, ES384)",
+                    ));
+                }
+                let mut algorithms = Vec::with_capacity(names.len());
+                for (i, name) in names.iter().enumerate() {
+                    let alg = Algorithm::from_name(name).ok_or_else(|| {
+                        ConfigError::new(
+                            format!("{at}.algorithms[{i}]"),
+                            format!("unsupported algorithm `{name}`; supported: RS256, ES384"),
+                        )
+                    })?;
+                    if !algorithms.contains(&alg) {
+                        algorithms.push(alg);
+                    }
+                }
+                algorithms
+            }
+        };
+        let clock_skew_seconds = raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
+        if clock_skew_seconds > 86_400 {
+            return Err(ConfigError::new(
+                format!("{at}.clock_skew_seconds"),
+                "must be at most 86400 (one day)",
+            ));
+        }
+        let jwks_at = format!("{at}.remote_jwks");
+        let http_uri = HttpUri::validate(raw.remote_jwks.http_uri, &format!("{jwks_at}.http_uri"))?;
+        let cache_duration_ms = match raw.remote_jwks.cache_duration {
+            Some(text) => parse_duration_ms(&text, &format!("{jwks_at}.cache_duration"))?,
+            None => DEFAULT_CACHE_DURATION_MS,
+        };
+        if cache_duration_ms < 1_000 {
+            return Err(ConfigError::new(
+                format!("{jwks_at}.cache_duration"),
+                "must be at least 1s",
+            ));
+        }
+        Ok(Self {
+            name: raw.name,
+            issuer: raw.issuer,
+            audiences: raw.audiences,
+            remote_jwks: RemoteJwks {
+                http_uri,
+                cache_duration_ms,
+            },
+            algorithms,
+            clock_skew_seconds,
+            require_expiration: raw.require_expiration.unwrap_or(true),
+        })
+    }
+}
+
+impl HttpUri {
+    fn validate(raw: RawHttpUri, at: &str) -> Result<Self, ConfigError> {
+        let bad = |message: &str| ConfigError::new(format!("{at}.uri"), message.to_string());
+        let uri = raw.uri;
+        let (scheme, rest) = if let Some(rest) = uri.strip_prefix("https://") {
+            ("https", rest)
+        } else if let Some(rest) = uri.strip_prefix("http://") {
+            ("http", rest)
+        } else {
+            return Err(bad("must be an absolute http:// or https:// URI"));
+        };
+        if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("must not contain whitespace or control characters"));
+        }
+        if uri.contains('#') {
+            return Err(bad("must not contain a fragment"));
+        }
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err(bad("has no host"));
+        }
+        if authority.contains('@') {
+            return Err(bad("must not carry user information"));
+        }
+        let path = if path.starts_with('?') {
+            format!("/{path}")
+        } else {
+            path.to_string()
+        };
+        if raw.cluster.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.cluster"),
+                "must name the Envoy cluster that reaches the identity provider",
+            ));
+        }
+        let timeout_ms = match raw.timeout {
+            Some(text) => parse_duration_ms(&text, &format!("{at}.timeout"))?,
+            None => DEFAULT_FETCH_TIMEOUT_MS,
+        };
+        if timeout_ms == 0 {
+            return Err(ConfigError::new(
+                format!("{at}.timeout"),
+                "must be greater than zero",
+            ));
+        }
+        Ok(Self {
+            scheme: scheme.to_string(),
+            authority: authority.to_string(),
+            path,
+            cluster: raw.cluster,
+            timeout_ms,
+            uri,
+        })
+    }
+}
+
+/// Parses a protobuf-JSON duration (`"5s"`, `"0.25s"`, `"600s"`) into milliseconds.
+pub fn parse_duration_ms(text: &str, field: &str) -> Result<u64, ConfigError> {
+    let bad = || {
+        ConfigError::new(
+            field,
+            format!(
+                "`{text}` is not a duration; write seconds with an `s`, e.g. \"5s\" or \"0.5s\""
+            ),
+        )
+    };
+    let number = text.strip_suffix('s').ok_or_else(bad)?;
+    let (whole, fraction) = match number.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (number, ""),
+    };
+    if whole.is_empty()
+        || whole.len() > 9
+        || fraction.len() > 3
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || (number.contains('.') && fraction.is_empty())
+    {
+        return Err(bad());
+    }
+    let seconds: u64 = whole.parse().map_err(|_| bad())?;
+    let mut millis: u64 = 0;
+    for (i, digit) in fraction.bytes().enumerate() {
+        let weight = [100, 10, 1].get(i).copied().unwrap_or(0);
+        millis += u64::from(digit - b'0') * weight;
+    }
+    Ok(seconds * 1_000 + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal() -> serde_json::Value {
+        json!({
+            "providers": [{
+                "name": "idp",
+                "issuer": "https://idp.example.test/",
+                "audiences": ["https://api.example.test"],
+                "remote_jwks": {
+                    "http_uri": {
+                        "uri": "https://idp.example.test/.well-known/jwks.json",
+                        "cluster": "idp",
+                        "timeout": "2s"
+                    }
+                }
+            }]
+        })
+    }
+
+    fn parse(value: serde_json::Value) -> Result<Config, ConfigError> {
+        Config::parse(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse(minimal()).unwrap();
+        let provider = &config.providers[0];
+        assert_eq!(
+            provider.algorithms,
+            vec![Algorithm::Rs256, Algorithm::Es384]
+        );
+        assert_eq!(provider.clock_skew_seconds, 60);
+        assert!(provider.require_expiration);
+        assert_eq!(provider.remote_jwks.cache_duration_ms, 600_000);
+        let uri = &provider.remote_jwks.http_uri;
+        assert_eq!(uri.authority, "idp.example.test");
+        assert_eq!(uri.path, "/.well-known/jwks.json");
+        assert_eq!(uri.scheme, "https");
+        assert_eq!(uri.timeout_ms, 2_000);
+        assert_eq!(config.realm, DEFAULT_REALM);
+        assert_eq!(config.key_wait_timeout_ms, 5_000);
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_its_path() {
+        let mut value = minimal();
+        value["providers"][0]["remote_jwks"]["http_uri"]["timout"] = json!("1s");
+        let err = parse(value).unwrap_err();
+        assert_eq!(err.field, "providers[0].remote_jwks.http_uri.timout");
+        assert!(err.message.contains("unknown field `timout`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let mut value = minimal();
+        value["providers"][0]["audiences"] = json!("https://api.example.test");
+        let err = parse(value).unwrap_err();
+        assert_eq!(err.field, "providers[0].audiences");
+    }
+
+    #[test]
+    fn empty_and_non_json_configuration_is_rejected() {
+        assert!(Config::parse(b"").is_err());
+        assert!(Config::parse(b"  ").is_err());
+        assert!(Config::parse(b"not json").is_err());
+        assert!(Config::parse(b"{\"providers\": []}").is_err());
+        assert!(Config::parse(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn unsupported_algorithm_is_rejected() {
+        for alg in ["none", "HS256", "rs256", "PS256"] {
+            let mut value = minimal();
+            value["providers"][0]["algorithms"] = json!(["RS256", alg]);
+            let err = parse(value).unwrap_err();
+            assert_eq!(err.field, "providers[0].algorithms[1]", "{alg}");
+        }
+    }
+
+    #[test]
+    fn duplicate_names_and_issuers_are_rejected() {
+        let mut value = minimal();
+        let copy = value["providers"][0].clone();
+        value["providers"].as_array_mut().unwrap().push(copy);
+        assert_eq!(parse(value.clone()).unwrap_err().field, "providers[1].name");
+        value["providers"][1]["name"] = json!("other");
+        assert_eq!(parse(value).unwrap_err().field, "providers[1].issuer");
+    }
+
+    #[test]
+    fn bad_uris_are_rejected() {
+        for uri in [
+            "idp.example.test/jwks",
+            "ftp://idp/jwks",
+            "https:///jwks",
+            "https://user@idp/jwks",
+            "https://idp/jw ks",
+            "https://idp/jwks#frag",
+        ] {
+            let mut value = minimal();
+            value["providers"][0]["remote_jwks"]["http_uri"]["uri"] = json!(uri);
+            let err = parse(value).unwrap_err();
+            assert_eq!(err.field, "providers[0].remote_jwks.http_uri.uri", "{uri}");
+        }
+    }
+
+    #[test]
+    fn uri_without_path_gets_root() {
+        let mut value = minimal();
+        value["providers"][0]["remote_jwks"]["http_uri"]["uri"] = json!("http://idp:8080");
+        let config = parse(value).unwrap();
+        let uri = &config.providers[0].remote_jwks.http_uri;
+        assert_eq!(
+            (uri.authority.as_str(), uri.path.as_str()),
+            ("idp:8080", "/")
+        );
+    }
+
+    #[test]
+    fn durations_parse_like_protobuf_json() {
+        assert_eq!(parse_duration_ms("5s", "f").unwrap(), 5_000);
+        assert_eq!(parse_duration_ms("0.25s", "f").unwrap(), 250);
+        assert_eq!(parse_duration_ms("1.5s", "f").unwrap(), 1_500);
+        for bad in [
+            "5",
+            "s",
+            "-1s",
+            "1.s",
+            ".5s",
+            "1e3s",
+            "5ms",
+            "0.0001s",
+            "9999999999s",
+        ] {
+            assert!(parse_duration_ms(bad, "f").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn zero_timeout_and_tiny_cache_duration_are_rejected() {
+        let mut value = minimal();
+        value["providers"][0]["remote_jwks"]["http_uri"]["timeout"] = json!("0s");
+        assert!(parse(value).is_err());
+        let mut value = minimal();
+        value["providers"][0]["remote_jwks"]["cache_duration"] = json!("0.5s");
+        assert!(parse(value).is_err());
+    }
+
+    #[test]
+    fn realm_must_be_header_safe() {
+        let mut value = minimal();
+        value["realm"] = json!("a\"b");
+        assert_eq!(parse(value).unwrap_err().field, "realm");
+    }
+}

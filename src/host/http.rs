@@ -1,0 +1,114 @@
+//! One request: read the header, decide through [`crate::flow`], apply the decision.
+
+use super::shared::{now_ms, VmState, Waiter};
+use crate::error::{AuthError, ErrorReply};
+use crate::flow::{self, Decision, RequestHeaders};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, MapType};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The HTTP context of one request.
+pub struct Filter {
+    context_id: u32,
+    vm: Rc<RefCell<VmState>>,
+}
+
+impl Filter {
+    /// A filter for request `context_id` sharing `vm`.
+    pub fn new(context_id: u32, vm: Rc<RefCell<VmState>>) -> Self {
+        Self { context_id, vm }
+    }
+}
+
+/// Request headers read as bytes, so no header value can trap the VM.
+struct HostHeaders;
+
+impl RequestHeaders for HostHeaders {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+            .ok()
+            .flatten()
+    }
+}
+
+/// Sends a local reply for the current effective context.
+pub fn send_reply(reply: &ErrorReply) {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    if let Err(status) =
+        hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
+    {
+        log::warn!("could not send the local reply: {status:?}");
+    }
+}
+
+/// Applies a final decision for the current effective context; true if the request may go on.
+pub fn apply(decision: Decision, realm: &str) -> bool {
+    match decision {
+        Decision::Allow(_) => true,
+        Decision::Deny(err) => {
+            deny(&err, realm);
+            false
+        }
+        // Callers handle waiting before they get here; a late `Wait` is a timeout.
+        Decision::Wait(_) => false,
+    }
+}
+
+fn deny(err: &AuthError, realm: &str) {
+    log::debug!("request denied: {err}");
+    send_reply(&err.reply(realm));
+}
+
+impl Context for Filter {}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let mut vm = self.vm.borrow_mut();
+        let Some(config) = vm.config.clone() else {
+            log::error!("request refused: the plugin has no valid configuration");
+            send_reply(
+                &AuthError::new(
+                    crate::error::ErrorCode::JwksUnavailable,
+                    "The authentication filter is not configured",
+                )
+                .reply(crate::config::DEFAULT_REALM),
+            );
+            return Action::Pause;
+        };
+        let now = now_ms();
+        let decision = flow::on_request_headers(&config, &HostHeaders, &mut vm.key_source(), now);
+        match decision {
+            Decision::Wait(prepared) => {
+                vm.waiters.insert(
+                    self.context_id,
+                    Waiter {
+                        prepared,
+                        deadline_ms: now.saturating_add(config.key_wait_timeout_ms),
+                    },
+                );
+                Action::Pause
+            }
+            other => {
+                if apply(other, &config.realm) {
+                    Action::Continue
+                } else {
+                    Action::Pause
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Filter {
+    fn drop(&mut self) {
+        if let Ok(mut vm) = self.vm.try_borrow_mut() {
+            vm.waiters.remove(&self.context_id);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The proxy-wasm layer: Envoy's side of the filter, kept thin.
+//!
+//! [`root::Root`] owns the configuration, the key-fetch schedule and the VM's state shared with
+//! every request; [`http::Filter`] runs one request through [`crate::flow`]. Host calls go
+//! through `proxy_wasm::hostcalls` directly, never through SDK defaults that unwrap (see
+//! FIELD_NOTES: reading a non-UTF-8 header with the string getters traps the VM).
+
+mod http;
+mod root;
+mod shared;
+
+use proxy_wasm::types::LogLevel;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+        Box::new(root::Root::new())
+    });
+}}

@@ -1,0 +1,105 @@
+//! State one VM shares between its root context and its requests, and the host services the
+//! pure core reaches through traits (shared data, the clock, randomness).
+
+use crate::authenticator::Prepared;
+use crate::config::Config;
+use crate::flow::KeySource;
+use crate::keystore::{Availability, ProviderStore, SetError, SharedData, WorkerKeys};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::Status;
+use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+
+/// A request paused until its provider's first key set arrives.
+pub struct Waiter {
+    /// The token, checked except for its signature.
+    pub prepared: Prepared,
+    /// When the wait ends with a 503 (ms since the epoch).
+    pub deadline_ms: u64,
+}
+
+/// Everything one VM's contexts share.
+pub struct VmState {
+    /// The active configuration; `None` until `on_configure` succeeds.
+    pub config: Option<Rc<Config>>,
+    /// The shared-data entries of each provider, in configuration order.
+    pub stores: Vec<ProviderStore>,
+    /// This VM's parsed key sets.
+    pub keys: WorkerKeys,
+    /// Paused requests by context id.
+    pub waiters: BTreeMap<u32, Waiter>,
+}
+
+impl VmState {
+    /// An unconfigured VM.
+    pub fn new() -> Self {
+        Self {
+            config: None,
+            stores: Vec::new(),
+            keys: WorkerKeys::new(0),
+            waiters: BTreeMap::new(),
+        }
+    }
+
+    /// A [`KeySource`] over this VM's key sets.
+    pub fn key_source(&mut self) -> VmKeys<'_> {
+        VmKeys {
+            keys: &mut self.keys,
+            stores: &self.stores,
+        }
+    }
+}
+
+/// This VM's view of the providers' key sets, read through shared data.
+pub struct VmKeys<'a> {
+    keys: &'a mut WorkerKeys,
+    stores: &'a [ProviderStore],
+}
+
+impl KeySource for VmKeys<'_> {
+    fn availability(&mut self, index: usize) -> Availability {
+        match self.stores.get(index) {
+            Some(store) => self.keys.current(index, store, &HostShared),
+            None => Availability::Unavailable,
+        }
+    }
+}
+
+/// proxy-wasm shared data as [`SharedData`].
+pub struct HostShared;
+
+impl SharedData for HostShared {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(bytes), Some(cas))) => Some((bytes, cas)),
+            Ok((Some(bytes), None)) => Some((bytes, 0)),
+            _ => None,
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(Status::CasMismatch) => Err(SetError::CasMismatch),
+            Err(_) => Err(SetError::Host),
+        }
+    }
+}
+
+/// Proxy time in milliseconds since the epoch (0 if the host cannot tell, which it always can).
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A random number from WASI's `random_get`, through std's randomly keyed hasher.
+pub fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(now_ms());
+    hasher.finish()
+}

@@ -1,0 +1,1314 @@
+//! A provider's JSON Web Key Set (RFC 7517), parsed once per fetched version, and key selection.
+//!
+//! Every entry of `keys` is judged on its own, so one key this filter cannot use (an encryption
+//! key, an HMAC secret, an ES256 key, a broken modulus) never costs the keys that are fine. Each
+//! skipped entry is reported as a [`SkippedKey`] so the caller can log why, without the key itself.
+//!
+//! Policy, per entry:
+//! - `kty` must be `RSA` or `EC`; other types (`oct`, `OKP`, ...) are skipped.
+//! - `use`, when present, must be `sig`; `key_ops`, when present, must contain `verify`.
+//! - `alg`, when present, must be one this filter verifies ([`Algorithm`]) and fit the key type.
+//! - RSA: a modulus of 2048 to 4096 bits and an exponent of 65537 or 3.
+//! - EC: `crv` is `P-384`, `x` and `y` are 48 bytes each and the point is on the curve.
+//! - Binary members (`n`, `e`, `x`, `y`) are base64url **without padding**, as RFC 7517/7518
+//!   require; a padded, standard-alphabet or whitespace-broken value skips the key. Real identity
+//!   providers publish unpadded values, and being strict here keeps one canonical encoding.
+//! - Members that are JSON `null` count as absent; an empty `kid` counts as no `kid`
+//!   (like Envoy's jwt_verify_lib).
+//!
+//! Google's x509 map format and PEM documents are not accepted.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rsa::BigUint;
+use serde_json::{Map, Value};
+
+use crate::alg::Algorithm;
+use crate::signature;
+
+/// Smallest RSA modulus accepted: shorter keys are within reach of factoring (NIST SP 800-131A).
+pub const MIN_RSA_MODULUS_BITS: usize = 2048;
+
+/// Largest RSA modulus accepted: the `rsa` crate's own limit, which also bounds the cost of one
+/// verification that a token can make us spend.
+pub const MAX_RSA_MODULUS_BITS: usize = 4096;
+
+/// Byte length of each P-384 affine coordinate (`x`, `y`) in a JWK (RFC 7518 section 6.2.1.2).
+const P384_COORDINATE_LEN: usize = 48;
+
+/// At most this many characters of a skipped key's `kid` are kept for the log line, so a hostile
+/// document cannot make one warning arbitrarily long.
+pub const MAX_REPORTED_KID_CHARS: usize = 64;
+
+/// A validated public key, in the form the signature code needs.
+///
+/// Both variants are a few hundred bytes at most; the set is parsed once and then shared
+/// read-only, so the keys are neither boxed nor cloned.
+#[derive(Debug)]
+pub enum KeyMaterial {
+    /// An RSA public key for RS256; modulus 2048 to 4096 bits, exponent 65537 or 3.
+    Rsa(rsa::RsaPublicKey),
+    /// A P-384 point for ES384, checked to be on the curve.
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl KeyMaterial {
+    /// Whether this key can verify `alg` at all, so a token can never pick a key of another type.
+    pub fn fits(&self, alg: Algorithm) -> bool {
+        matches!(
+            (self, alg),
+            (Self::Rsa(_), Algorithm::Rs256) | (Self::P384(_), Algorithm::Es384)
+        )
+    }
+}
+
+/// One usable key of the set, with the members that take part in key selection.
+#[derive(Debug)]
+pub struct Jwk {
+    /// The key's `kid`, if it has a non-empty one.
+    pub kid: Option<String>,
+    /// The key's `alg`, if it names one; it then fits [`Jwk::material`].
+    pub alg: Option<Algorithm>,
+    /// The public key itself.
+    pub material: KeyMaterial,
+}
+
+impl Jwk {
+    /// Whether this key may be tried for a token with header `kid` and `alg`: the key type fits
+    /// `alg`, the key's `alg` is absent or equal, and when both sides have a `kid` they are equal.
+    /// A key without `kid` is tried for any token; a token without `kid` tries every fitting key.
+    /// An empty token `kid` counts as none.
+    pub fn is_candidate(&self, kid: Option<&str>, alg: Algorithm) -> bool {
+        let kid_fits = match (kid.filter(|kid| !kid.is_empty()), self.kid.as_deref()) {
+            (Some(wanted), Some(own)) => wanted == own,
+            _ => true,
+        };
+        kid_fits && self.material.fits(alg) && self.alg.is_none_or(|own| own == alg)
+    }
+}
+
+/// Why one entry of `keys` was left out. Messages name members, never their values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The entry is not a JSON object.
+    NotAnObject,
+    /// A member this key type needs is absent (or `null`).
+    MissingMember(&'static str),
+    /// A member has the wrong JSON type (a number where a string belongs, ...).
+    WrongType(&'static str),
+    /// `kty` is not `RSA` or `EC`.
+    UnsupportedKty,
+    /// `use` is present and not `sig`.
+    NotForSignatures,
+    /// `key_ops` is present and does not contain `verify`.
+    NoVerifyOperation,
+    /// `alg` names an algorithm this filter does not verify.
+    UnsupportedAlg,
+    /// `alg` contradicts `kty` or `crv` (an RSA key with `ES384`, a P-256 key with `ES384`).
+    AlgMismatch,
+    /// A binary member is not unpadded base64url.
+    BadBase64Url(&'static str),
+    /// The RSA modulus is shorter than [`MIN_RSA_MODULUS_BITS`].
+    RsaModulusTooShort,
+    /// The RSA modulus is longer than [`MAX_RSA_MODULUS_BITS`].
+    RsaModulusTooLong,
+    /// The RSA public exponent is neither 65537 nor 3.
+    RsaExponentNotAllowed,
+    /// The RSA key is malformed in another way (an even modulus, ...).
+    RsaInvalid,
+    /// `crv` is not `P-384` (P-256, P-521, ...).
+    UnsupportedCurve,
+    /// `x` or `y` is not exactly 48 bytes.
+    EcCoordinateLength,
+    /// `(x, y)` is not a point on P-384.
+    EcPointInvalid,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAnObject => f.write_str("entry is not a JSON object"),
+            Self::MissingMember(member) => write!(f, "missing \"{member}\""),
+            Self::WrongType(member) => write!(f, "\"{member}\" has the wrong JSON type"),
+            Self::UnsupportedKty => f.write_str("unsupported kty"),
+            Self::NotForSignatures => f.write_str("use is not \"sig\""),
+            Self::NoVerifyOperation => f.write_str("key_ops does not allow \"verify\""),
+            Self::UnsupportedAlg => f.write_str("unsupported alg"),
+            Self::AlgMismatch => f.write_str("alg does not fit the key type or curve"),
+            Self::BadBase64Url(member) => write!(f, "\"{member}\" is not unpadded base64url"),
+            Self::RsaModulusTooShort => {
+                write!(f, "RSA modulus shorter than {MIN_RSA_MODULUS_BITS} bits")
+            }
+            Self::RsaModulusTooLong => {
+                write!(f, "RSA modulus longer than {MAX_RSA_MODULUS_BITS} bits")
+            }
+            Self::RsaExponentNotAllowed => f.write_str("RSA exponent is not 65537 or 3"),
+            Self::RsaInvalid => f.write_str("malformed RSA public key"),
+            Self::UnsupportedCurve => f.write_str("unsupported crv (only P-384)"),
+            Self::EcCoordinateLength => f.write_str("EC coordinate is not 48 bytes"),
+            Self::EcPointInvalid => f.write_str("EC point is not on P-384"),
+        }
+    }
+}
+
+/// One entry of `keys` that was left out, so the caller can log one warning per key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// Position of the entry in the document's `keys` array.
+    pub index: usize,
+    /// The entry's `kid` when it is a string, cut to [`MAX_REPORTED_KID_CHARS`] characters.
+    pub kid: Option<String>,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+impl fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key #{}", self.index)?;
+        if let Some(kid) = &self.kid {
+            // Debug formatting quotes and escapes, so a kid cannot forge log lines.
+            write!(f, " (kid {kid:?})")?;
+        }
+        write!(f, " skipped: {}", self.reason)
+    }
+}
+
+/// Why a whole document was refused; the previous key set, if any, should then stay in use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksError {
+    /// The bytes are not JSON (position of the first error, 1-based).
+    NotJson {
+        /// Line of the syntax error.
+        line: usize,
+        /// Column of the syntax error.
+        column: usize,
+    },
+    /// The JSON value is not an object.
+    NotAnObject,
+    /// The object has no `keys` member, or it is not an array.
+    NoKeysArray,
+    /// Not one entry of `keys` is usable; `skipped` says why for each.
+    NoUsableKeys {
+        /// Every entry, with its reason.
+        skipped: Vec<SkippedKey>,
+    },
+}
+
+impl fmt::Display for JwksError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotJson { line, column } => {
+                write!(
+                    f,
+                    "key set is not valid JSON (line {line}, column {column})"
+                )
+            }
+            Self::NotAnObject => f.write_str("key set JSON is not an object"),
+            Self::NoKeysArray => f.write_str("key set JSON has no \"keys\" array"),
+            Self::NoUsableKeys { skipped } => {
+                write!(f, "JSON without usable keys ({} skipped)", skipped.len())
+            }
+        }
+    }
+}
+
+impl std::error::Error for JwksError {}
+
+/// The outcome of [`KeySet::parse`]: the usable keys and the entries that were left out.
+#[derive(Debug)]
+pub struct ParsedKeySet {
+    /// The usable keys, at least one.
+    pub keys: KeySet,
+    /// Entries that were skipped, in document order.
+    pub skipped: Vec<SkippedKey>,
+}
+
+/// The result of checking a token against a whole key set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyMatch {
+    /// A candidate key verified the signature.
+    Verified,
+    /// No key fits the token's `kid` and `alg`; the caller may refetch the set on an unknown kid.
+    NoCandidateKey,
+    /// Candidate keys exist, and none verifies the signature.
+    BadSignature,
+}
+
+/// A provider's usable keys in document order; never empty.
+#[derive(Debug)]
+pub struct KeySet {
+    keys: Vec<Jwk>,
+}
+
+impl KeySet {
+    /// Parses a JWKS document, skipping each entry that fails the policy in the module docs.
+    ///
+    /// Fails when the document as a whole is unusable, including when no entry is usable, so an
+    /// empty or all-foreign set never replaces a working one.
+    pub fn parse(doc: &[u8]) -> Result<ParsedKeySet, JwksError> {
+        let value: Value = serde_json::from_slice(doc).map_err(|err| JwksError::NotJson {
+            line: err.line(),
+            column: err.column(),
+        })?;
+        let Value::Object(top) = value else {
+            return Err(JwksError::NotAnObject);
+        };
+        let Some(Value::Array(entries)) = top.get("keys") else {
+            return Err(JwksError::NoKeysArray);
+        };
+        let mut keys = Vec::new();
+        let mut skipped = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            match parse_key(entry) {
+                Ok(jwk) => keys.push(jwk),
+                Err(reason) => skipped.push(SkippedKey {
+                    index,
+                    kid: reported_kid(entry),
+                    reason,
+                }),
+            }
+        }
+        if keys.is_empty() {
+            return Err(JwksError::NoUsableKeys { skipped });
+        }
+        Ok(ParsedKeySet {
+            keys: KeySet { keys },
+            skipped,
+        })
+    }
+
+    /// The keys that may be tried for a token with header `kid` and `alg`, in document order
+    /// (rules in [`Jwk::is_candidate`], modelled on Envoy's jwt_verify_lib).
+    pub fn candidates<'a>(
+        &'a self,
+        kid: Option<&'a str>,
+        alg: Algorithm,
+    ) -> impl Iterator<Item = &'a Jwk> + 'a {
+        self.keys
+            .iter()
+            .filter(move |jwk| jwk.is_candidate(kid, alg))
+    }
+
+    /// Checks a signature against every candidate key in order and says how it went, so the
+    /// caller can tell an unknown key (maybe refetch) from a forged or damaged token.
+    pub fn verify_with(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> KeyMatch {
+        let mut tried_any = false;
+        for jwk in self.candidates(kid, alg) {
+            tried_any = true;
+            if signature::verify(alg, &jwk.material, signing_input, signature) {
+                return KeyMatch::Verified;
+            }
+        }
+        if tried_any {
+            KeyMatch::BadSignature
+        } else {
+            KeyMatch::NoCandidateKey
+        }
+    }
+
+    /// Whether some key carries exactly this `kid`, to decide if an unknown kid warrants a refetch.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|jwk| jwk.kid.as_deref() == Some(kid))
+    }
+
+    /// Number of usable keys, for logs and metrics.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Always `false` for a parsed set (parsing refuses an empty one); present for API symmetry.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// All usable keys in document order, for logs and diagnostics.
+    pub fn iter(&self) -> impl Iterator<Item = &Jwk> {
+        self.keys.iter()
+    }
+}
+
+/// The key types this filter can use.
+#[derive(Clone, Copy)]
+enum Kty {
+    Rsa,
+    Ec,
+}
+
+/// Applies the per-key policy to one entry of `keys`.
+fn parse_key(entry: &Value) -> Result<Jwk, SkipReason> {
+    let Value::Object(obj) = entry else {
+        return Err(SkipReason::NotAnObject);
+    };
+    let kty = match optional_str(obj, "kty")? {
+        None => return Err(SkipReason::MissingMember("kty")),
+        Some("RSA") => Kty::Rsa,
+        Some("EC") => Kty::Ec,
+        Some(_) => return Err(SkipReason::UnsupportedKty),
+    };
+    let kid = optional_str(obj, "kid")?
+        .filter(|kid| !kid.is_empty())
+        .map(str::to_owned);
+    if let Some(usage) = optional_str(obj, "use")? {
+        if usage != "sig" {
+            return Err(SkipReason::NotForSignatures);
+        }
+    }
+    match obj.get("key_ops") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(ops)) => {
+            if !ops.iter().any(|op| op.as_str() == Some("verify")) {
+                return Err(SkipReason::NoVerifyOperation);
+            }
+        }
+        Some(_) => return Err(SkipReason::WrongType("key_ops")),
+    }
+    let alg = match optional_str(obj, "alg")? {
+        None => None,
+        Some(name) => Some(Algorithm::from_name(name).ok_or(SkipReason::UnsupportedAlg)?),
+    };
+    let material = match kty {
+        Kty::Rsa => {
+            if alg.is_some_and(|alg| alg != Algorithm::Rs256) {
+                return Err(SkipReason::AlgMismatch);
+            }
+            parse_rsa(obj)?
+        }
+        Kty::Ec => {
+            if alg.is_some_and(|alg| alg != Algorithm::Es384) {
+                return Err(SkipReason::AlgMismatch);
+            }
+            parse_ec(obj, alg.is_some())?
+        }
+    };
+    Ok(Jwk { kid, alg, material })
+}
+
+/// RSA members `n` and `e`, with the size and exponent policy.
+fn parse_rsa(obj: &Map<String, Value>) -> Result<KeyMaterial, SkipReason> {
+    let n = BigUint::from_bytes_be(&required_base64url(obj, "n")?);
+    let e = BigUint::from_bytes_be(&required_base64url(obj, "e")?);
+    let bits = n.bits();
+    if bits < MIN_RSA_MODULUS_BITS {
+        return Err(SkipReason::RsaModulusTooShort);
+    }
+    if bits > MAX_RSA_MODULUS_BITS {
+        return Err(SkipReason::RsaModulusTooLong);
+    }
+    if e != BigUint::from(65_537_u32) && e != BigUint::from(3_u32) {
+        return Err(SkipReason::RsaExponentNotAllowed);
+    }
+    rsa::RsaPublicKey::new_with_max_size(n, e, MAX_RSA_MODULUS_BITS)
+        .map(KeyMaterial::Rsa)
+        .map_err(|_| SkipReason::RsaInvalid)
+}
+
+/// EC members `crv`, `x` and `y`; only P-384 points that are on the curve.
+fn parse_ec(obj: &Map<String, Value>, has_alg: bool) -> Result<KeyMaterial, SkipReason> {
+    match optional_str(obj, "crv")? {
+        None => return Err(SkipReason::MissingMember("crv")),
+        Some("P-384") => {}
+        // `has_alg` means the key said ES384, which this curve contradicts.
+        Some(_) if has_alg => return Err(SkipReason::AlgMismatch),
+        Some(_) => return Err(SkipReason::UnsupportedCurve),
+    }
+    let x = required_base64url(obj, "x")?;
+    let y = required_base64url(obj, "y")?;
+    if x.len() != P384_COORDINATE_LEN || y.len() != P384_COORDINATE_LEN {
+        return Err(SkipReason::EcCoordinateLength);
+    }
+    // SEC1 uncompressed form; decoding checks the coordinates are field elements on the curve.
+    let mut sec1 = Vec::with_capacity(1 + 2 * P384_COORDINATE_LEN);
+    sec1.push(0x04);
+    sec1.extend_from_slice(&x);
+    sec1.extend_from_slice(&y);
+    p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+        .map(KeyMaterial::P384)
+        .map_err(|_| SkipReason::EcPointInvalid)
+}
+
+/// A string member that may be absent; `null` counts as absent, other non-strings are refused.
+fn optional_str<'a>(
+    obj: &'a Map<String, Value>,
+    member: &'static str,
+) -> Result<Option<&'a str>, SkipReason> {
+    match obj.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.as_str())),
+        Some(_) => Err(SkipReason::WrongType(member)),
+    }
+}
+
+/// A required binary member, decoded from unpadded base64url (see the module docs).
+fn required_base64url(
+    obj: &Map<String, Value>,
+    member: &'static str,
+) -> Result<Vec<u8>, SkipReason> {
+    let text = optional_str(obj, member)?.ok_or(SkipReason::MissingMember(member))?;
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| SkipReason::BadBase64Url(member))
+}
+
+/// The `kid` of a skipped entry, when it is a string, cut short for logging.
+fn reported_kid(entry: &Value) -> Option<String> {
+    entry
+        .get("kid")
+        .and_then(Value::as_str)
+        .map(|kid| kid.chars().take(MAX_REPORTED_KID_CHARS).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p384::ecdsa::signature::Signer as _;
+    use rsa::pkcs1v15::SigningKey as RsaSigningKey;
+    use rsa::rand_core::OsRng;
+    use rsa::signature::SignatureEncoding;
+    use rsa::traits::PublicKeyParts;
+    use rsa::RsaPrivateKey;
+    use serde_json::json;
+    use sha2::Sha256;
+    use std::sync::OnceLock;
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Two real 2048-bit keys, made once: generation is the slow part.
+    fn rsa_keys() -> &'static [RsaPrivateKey; 2] {
+        static KEYS: OnceLock<[RsaPrivateKey; 2]> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            [
+                RsaPrivateKey::new(&mut OsRng, 2048).unwrap(),
+                RsaPrivateKey::new(&mut OsRng, 2048).unwrap(),
+            ]
+        })
+    }
+
+    fn rsa_jwk(key: &RsaPrivateKey, extra: Value) -> Value {
+        let mut jwk = json!({
+            "kty": "RSA",
+            "n": b64(&key.n().to_bytes_be()),
+            "e": b64(&key.e().to_bytes_be()),
+        });
+        merge(&mut jwk, extra);
+        jwk
+    }
+
+    /// An RSA JWK with a made-up odd modulus of `bytes` bytes (top bit set): enough for parsing.
+    fn fake_rsa_jwk(bytes: usize, e: &[u8], extra: Value) -> Value {
+        let mut n = vec![0xc5_u8; bytes];
+        if let Some(last) = n.last_mut() {
+            *last = 0x01;
+        }
+        let mut jwk = json!({"kty": "RSA", "n": b64(&n), "e": b64(e)});
+        merge(&mut jwk, extra);
+        jwk
+    }
+
+    fn ec_signing_key(seed: u8) -> p384::ecdsa::SigningKey {
+        let mut scalar = [seed; 48];
+        scalar[0] = 0x01;
+        p384::ecdsa::SigningKey::from_slice(&scalar).unwrap()
+    }
+
+    fn ec_jwk(key: &p384::ecdsa::SigningKey, extra: Value) -> Value {
+        let point = key.verifying_key().to_encoded_point(false);
+        let mut jwk = json!({
+            "kty": "EC",
+            "crv": "P-384",
+            "x": b64(point.x().unwrap()),
+            "y": b64(point.y().unwrap()),
+        });
+        merge(&mut jwk, extra);
+        jwk
+    }
+
+    fn merge(target: &mut Value, extra: Value) {
+        if let (Value::Object(target), Value::Object(extra)) = (target, extra) {
+            for (name, value) in extra {
+                if value == json!("<remove>") {
+                    target.remove(&name);
+                } else {
+                    target.insert(name, value);
+                }
+            }
+        }
+    }
+
+    fn doc(keys: Vec<Value>) -> Vec<u8> {
+        serde_json::to_vec(&json!({ "keys": keys })).unwrap()
+    }
+
+    fn parse(keys: Vec<Value>) -> Result<ParsedKeySet, JwksError> {
+        KeySet::parse(&doc(keys))
+    }
+
+    /// Parses `[good key, entry]` and returns the reason the entry was skipped, if it was.
+    fn skip_reason(entry: Value) -> Option<SkipReason> {
+        let parsed = parse(vec![ec_jwk(&ec_signing_key(7), json!({})), entry]).unwrap();
+        match parsed.skipped.as_slice() {
+            [] => {
+                assert_eq!(parsed.keys.len(), 2);
+                None
+            }
+            [one] => {
+                assert_eq!(one.index, 1);
+                assert_eq!(parsed.keys.len(), 1);
+                Some(one.reason)
+            }
+            more => panic!("more than one skipped: {more:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_rsa_and_ec_keys_in_document_order() {
+        let parsed = parse(vec![
+            rsa_jwk(
+                &rsa_keys()[0],
+                json!({"kid": "r1", "alg": "RS256", "use": "sig"}),
+            ),
+            ec_jwk(
+                &ec_signing_key(1),
+                json!({"kid": "e1", "alg": "ES384", "key_ops": ["verify"]}),
+            ),
+            ec_jwk(&ec_signing_key(2), json!({})),
+        ])
+        .unwrap();
+        assert!(parsed.skipped.is_empty());
+        let keys: Vec<&Jwk> = parsed.keys.iter().collect();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(parsed.keys.len(), 3);
+        assert!(!parsed.keys.is_empty());
+        assert_eq!(keys[0].kid.as_deref(), Some("r1"));
+        assert_eq!(keys[0].alg, Some(Algorithm::Rs256));
+        assert!(matches!(keys[0].material, KeyMaterial::Rsa(_)));
+        assert_eq!(keys[1].kid.as_deref(), Some("e1"));
+        assert_eq!(keys[1].alg, Some(Algorithm::Es384));
+        assert!(matches!(keys[1].material, KeyMaterial::P384(_)));
+        assert_eq!(keys[2].kid, None);
+        assert_eq!(keys[2].alg, None);
+    }
+
+    #[test]
+    fn skips_unsupported_key_types() {
+        let oct = json!({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"});
+        assert_eq!(skip_reason(oct), Some(SkipReason::UnsupportedKty));
+        let okp = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        assert_eq!(skip_reason(okp), Some(SkipReason::UnsupportedKty));
+        assert_eq!(
+            skip_reason(json!({"kty": "rsa"})),
+            Some(SkipReason::UnsupportedKty)
+        );
+        assert_eq!(
+            skip_reason(json!({"kid": "k"})),
+            Some(SkipReason::MissingMember("kty"))
+        );
+        assert_eq!(
+            skip_reason(json!({"kty": 1})),
+            Some(SkipReason::WrongType("kty"))
+        );
+        assert_eq!(
+            skip_reason(json!("not an object")),
+            Some(SkipReason::NotAnObject)
+        );
+        assert_eq!(skip_reason(json!([1, 2])), Some(SkipReason::NotAnObject));
+    }
+
+    #[test]
+    fn skips_keys_not_meant_for_verification() {
+        let key = ec_signing_key(3);
+        assert_eq!(
+            skip_reason(ec_jwk(&key, json!({"use": "enc"}))),
+            Some(SkipReason::NotForSignatures)
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&key, json!({"use": "SIG"}))),
+            Some(SkipReason::NotForSignatures)
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&key, json!({"use": 1}))),
+            Some(SkipReason::WrongType("use"))
+        );
+        assert_eq!(skip_reason(ec_jwk(&key, json!({"use": "sig"}))), None);
+        assert_eq!(
+            skip_reason(ec_jwk(&key, json!({"key_ops": ["encrypt", "sign"]}))),
+            Some(SkipReason::NoVerifyOperation)
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&key, json!({"key_ops": []}))),
+            Some(SkipReason::NoVerifyOperation)
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&key, json!({"key_ops": "verify"}))),
+            Some(SkipReason::WrongType("key_ops"))
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&key, json!({"key_ops": ["sign", "verify"]}))),
+            None
+        );
+    }
+
+    #[test]
+    fn skips_unsupported_and_contradicting_algs() {
+        let ec = ec_signing_key(4);
+        for alg in [
+            "RS384", "RS512", "PS256", "ES256", "ES512", "HS256", "EdDSA", "none", "es384", "",
+        ] {
+            assert_eq!(
+                skip_reason(ec_jwk(&ec, json!({"alg": alg}))),
+                Some(SkipReason::UnsupportedAlg),
+                "{alg}"
+            );
+        }
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"alg": 384}))),
+            Some(SkipReason::WrongType("alg"))
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"alg": "RS256"}))),
+            Some(SkipReason::AlgMismatch)
+        );
+        let rsa = fake_rsa_jwk(256, &[1, 0, 1], json!({"alg": "ES384"}));
+        assert_eq!(skip_reason(rsa), Some(SkipReason::AlgMismatch));
+        let p256_claiming_es384 = ec_jwk(&ec, json!({"crv": "P-256", "alg": "ES384"}));
+        assert_eq!(
+            skip_reason(p256_claiming_es384),
+            Some(SkipReason::AlgMismatch)
+        );
+    }
+
+    #[test]
+    fn skips_other_curves_and_bad_points() {
+        let ec = ec_signing_key(5);
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"crv": "P-256"}))),
+            Some(SkipReason::UnsupportedCurve)
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"crv": "P-521"}))),
+            Some(SkipReason::UnsupportedCurve)
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"crv": "<remove>"}))),
+            Some(SkipReason::MissingMember("crv"))
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"x": "<remove>"}))),
+            Some(SkipReason::MissingMember("x"))
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"y": null}))),
+            Some(SkipReason::MissingMember("y"))
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"y": 5}))),
+            Some(SkipReason::WrongType("y"))
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"x": b64(&[1; 47])}))),
+            Some(SkipReason::EcCoordinateLength)
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"y": b64(&[1; 49])}))),
+            Some(SkipReason::EcCoordinateLength)
+        );
+
+        // Off the curve: change one bit of a valid y.
+        let point = ec.verifying_key().to_encoded_point(false);
+        let mut y = point.y().unwrap().to_vec();
+        y[47] ^= 0x01;
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"y": b64(&y)}))),
+            Some(SkipReason::EcPointInvalid)
+        );
+        // Coordinates not below the field prime.
+        let all_ones = b64(&[0xff; 48]);
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"x": all_ones, "y": all_ones}))),
+            Some(SkipReason::EcPointInvalid)
+        );
+        // All-zero coordinates (what an identity point would look like) are not a valid point.
+        let zeros = b64(&[0; 48]);
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"x": zeros, "y": zeros}))),
+            Some(SkipReason::EcPointInvalid)
+        );
+    }
+
+    #[test]
+    fn rsa_size_and_exponent_policy() {
+        let f4 = [1_u8, 0, 1];
+        assert_eq!(skip_reason(fake_rsa_jwk(256, &f4, json!({}))), None);
+        assert_eq!(skip_reason(fake_rsa_jwk(512, &f4, json!({}))), None);
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(128, &f4, json!({}))),
+            Some(SkipReason::RsaModulusTooShort)
+        );
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(255, &f4, json!({}))),
+            Some(SkipReason::RsaModulusTooShort)
+        );
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(513, &f4, json!({}))),
+            Some(SkipReason::RsaModulusTooLong)
+        );
+        assert_eq!(skip_reason(fake_rsa_jwk(256, &[3], json!({}))), None);
+        assert_eq!(skip_reason(fake_rsa_jwk(256, &[0, 3], json!({}))), None);
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(256, &[17], json!({}))),
+            Some(SkipReason::RsaExponentNotAllowed)
+        );
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(256, &[1], json!({}))),
+            Some(SkipReason::RsaExponentNotAllowed)
+        );
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(256, &[], json!({}))),
+            Some(SkipReason::RsaExponentNotAllowed)
+        );
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(256, &[1, 0, 0, 0, 1], json!({}))),
+            Some(SkipReason::RsaExponentNotAllowed)
+        );
+        // A leading zero byte in n does not change its value or its size.
+        let mut n = vec![0_u8];
+        n.extend_from_slice(&[0xc5; 256]);
+        assert_eq!(
+            skip_reason(json!({"kty": "RSA", "n": b64(&n), "e": "AQAB"})),
+            None
+        );
+        // An even modulus cannot be an RSA modulus.
+        let even = b64(&[0xc4; 256]);
+        assert_eq!(
+            skip_reason(json!({"kty": "RSA", "n": even, "e": "AQAB"})),
+            Some(SkipReason::RsaInvalid)
+        );
+        assert_eq!(
+            skip_reason(json!({"kty": "RSA", "e": "AQAB"})),
+            Some(SkipReason::MissingMember("n"))
+        );
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(256, &f4, json!({"e": "<remove>"}))),
+            Some(SkipReason::MissingMember("e"))
+        );
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(256, &f4, json!({"n": []}))),
+            Some(SkipReason::WrongType("n"))
+        );
+    }
+
+    #[test]
+    fn base64url_must_be_unpadded_and_url_safe() {
+        // 3 exponent bytes encode without padding; a 2-byte e needs one '=' when padded.
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(256, &[1, 0, 1], json!({"e": "AQAB"}))),
+            None
+        );
+        for bad_e in [
+            "AQAB=", "AQ==", "AQ=", "AQ AB", " AQAB", "AQAB\n", "AQ.AB", "A", "AR",
+        ] {
+            assert_eq!(
+                skip_reason(fake_rsa_jwk(256, &[1, 0, 1], json!({"e": bad_e}))),
+                Some(SkipReason::BadBase64Url("e")),
+                "{bad_e:?}"
+            );
+        }
+        // The standard alphabet's '+' and '/' are refused; their url-safe twins are fine.
+        let ec = ec_signing_key(6);
+        let point = ec.verifying_key().to_encoded_point(false);
+        let x = b64(point.x().unwrap());
+        let standard = x.replace('-', "+").replace('_', "/");
+        if standard != x {
+            assert_eq!(
+                skip_reason(ec_jwk(&ec, json!({"x": standard}))),
+                Some(SkipReason::BadBase64Url("x"))
+            );
+        }
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"x": "+/+/"}))),
+            Some(SkipReason::BadBase64Url("x"))
+        );
+        // 48 bytes encode to 64 characters with no padding; a padded form does not exist, but
+        // a trailing '=' anyway is refused.
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"x": format!("{x}=")}))),
+            Some(SkipReason::BadBase64Url("x"))
+        );
+        // A 2-byte value padded to "AQA=" is refused; unpadded "AQA" is the only accepted form.
+        assert_eq!(
+            skip_reason(fake_rsa_jwk(256, &[1, 0, 1], json!({"e": "AQA="}))),
+            Some(SkipReason::BadBase64Url("e"))
+        );
+    }
+
+    #[test]
+    fn null_members_are_absent_and_empty_kid_is_no_kid() {
+        let ec = ec_signing_key(8);
+        let parsed = parse(vec![ec_jwk(
+            &ec,
+            json!({"kid": "", "alg": null, "use": null, "key_ops": null}),
+        )])
+        .unwrap();
+        let jwk = parsed.keys.iter().next().unwrap();
+        assert_eq!(jwk.kid, None);
+        assert_eq!(jwk.alg, None);
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"kid": 12}))),
+            Some(SkipReason::WrongType("kid"))
+        );
+    }
+
+    #[test]
+    fn one_bad_key_keeps_the_good_ones() {
+        let parsed = parse(vec![
+            json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}),
+            ec_jwk(&ec_signing_key(9), json!({"kid": "good-1"})),
+            fake_rsa_jwk(128, &[1, 0, 1], json!({"kid": "weak"})),
+            ec_jwk(&ec_signing_key(10), json!({"kid": "good-2"})),
+            ec_jwk(&ec_signing_key(11), json!({"kid": "enc", "use": "enc"})),
+        ])
+        .unwrap();
+        let kids: Vec<_> = parsed
+            .keys
+            .iter()
+            .map(|jwk| jwk.kid.clone().unwrap())
+            .collect();
+        assert_eq!(kids, ["good-1", "good-2"]);
+        assert_eq!(
+            parsed.skipped,
+            vec![
+                SkippedKey {
+                    index: 0,
+                    kid: Some("hmac".into()),
+                    reason: SkipReason::UnsupportedKty
+                },
+                SkippedKey {
+                    index: 2,
+                    kid: Some("weak".into()),
+                    reason: SkipReason::RsaModulusTooShort
+                },
+                SkippedKey {
+                    index: 4,
+                    kid: Some("enc".into()),
+                    reason: SkipReason::NotForSignatures
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn document_level_errors() {
+        assert!(matches!(
+            KeySet::parse(b"not json"),
+            Err(JwksError::NotJson { line: 1, .. })
+        ));
+        assert!(matches!(KeySet::parse(b""), Err(JwksError::NotJson { .. })));
+        assert!(matches!(
+            KeySet::parse(b"{\"keys\": [],}"),
+            Err(JwksError::NotJson { .. })
+        ));
+        assert!(matches!(
+            KeySet::parse(b"\xff\xfe"),
+            Err(JwksError::NotJson { .. })
+        ));
+        assert_eq!(KeySet::parse(b"[]").unwrap_err(), JwksError::NotAnObject);
+        assert_eq!(
+            KeySet::parse(b"\"keys\"").unwrap_err(),
+            JwksError::NotAnObject
+        );
+        assert_eq!(KeySet::parse(b"{}").unwrap_err(), JwksError::NoKeysArray);
+        assert_eq!(
+            KeySet::parse(b"{\"keys\": 123}").unwrap_err(),
+            JwksError::NoKeysArray
+        );
+        assert_eq!(
+            KeySet::parse(b"{\"keys\": {}}").unwrap_err(),
+            JwksError::NoKeysArray
+        );
+        assert_eq!(
+            KeySet::parse(b"{\"keys\": []}").unwrap_err(),
+            JwksError::NoUsableKeys { skipped: vec![] }
+        );
+        let err = parse(vec![
+            json!({"kty": "oct", "k": "c2VjcmV0"}),
+            json!({"kty": "EC", "crv": "P-256"}),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err,
+            JwksError::NoUsableKeys {
+                skipped: vec![
+                    SkippedKey {
+                        index: 0,
+                        kid: None,
+                        reason: SkipReason::UnsupportedKty
+                    },
+                    SkippedKey {
+                        index: 1,
+                        kid: None,
+                        reason: SkipReason::UnsupportedCurve
+                    },
+                ]
+            }
+        );
+        assert_eq!(err.to_string(), "JSON without usable keys (2 skipped)");
+        assert_eq!(
+            JwksError::NoKeysArray.to_string(),
+            "key set JSON has no \"keys\" array"
+        );
+    }
+
+    #[test]
+    fn skipped_kid_is_cut_and_escaped_and_reasons_hold_no_key_material() {
+        let long_kid = "é".repeat(100) + "\n";
+        let n = [0xc5_u8; 128];
+        let n_text = b64(&n);
+        let parsed = parse(vec![
+            ec_jwk(&ec_signing_key(12), json!({})),
+            json!({"kty": "RSA", "kid": long_kid, "n": n_text, "e": "AQAB"}),
+        ])
+        .unwrap();
+        let skipped = &parsed.skipped[0];
+        assert_eq!(
+            skipped.kid.as_ref().unwrap().chars().count(),
+            MAX_REPORTED_KID_CHARS
+        );
+        let line = skipped.to_string();
+        assert!(line.starts_with("key #1 (kid \"ééé"), "{line}");
+        assert!(
+            line.ends_with("skipped: RSA modulus shorter than 2048 bits"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        assert!(!line.contains(&n_text[..20]));
+        for reason in [
+            SkipReason::BadBase64Url("n"),
+            SkipReason::EcPointInvalid,
+            SkipReason::MissingMember("x"),
+            SkipReason::WrongType("kid"),
+        ] {
+            assert!(!reason.to_string().is_empty());
+        }
+    }
+
+    /// A set for selection tests:
+    /// 0 RSA kid "a" alg RS256, 1 RSA kid "b" no alg, 2 RSA no kid, 3 EC kid "a" alg ES384,
+    /// 4 EC no kid no alg.
+    fn selection_set() -> KeySet {
+        parse(vec![
+            fake_rsa_jwk(256, &[1, 0, 1], json!({"kid": "a", "alg": "RS256"})),
+            fake_rsa_jwk(256, &[3], json!({"kid": "b"})),
+            fake_rsa_jwk(384, &[1, 0, 1], json!({})),
+            ec_jwk(&ec_signing_key(13), json!({"kid": "a", "alg": "ES384"})),
+            ec_jwk(&ec_signing_key(14), json!({})),
+        ])
+        .unwrap()
+        .keys
+    }
+
+    fn candidate_positions(set: &KeySet, kid: Option<&str>, alg: Algorithm) -> Vec<usize> {
+        let all: Vec<&Jwk> = set.iter().collect();
+        set.candidates(kid, alg)
+            .map(|jwk| {
+                all.iter()
+                    .position(|other| std::ptr::eq(*other, jwk))
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selection_by_kid_alg_and_key_type() {
+        let set = selection_set();
+        // Token kid "a": the key with that kid plus kidless keys, of the fitting type only.
+        assert_eq!(
+            candidate_positions(&set, Some("a"), Algorithm::Rs256),
+            [0, 2]
+        );
+        assert_eq!(
+            candidate_positions(&set, Some("a"), Algorithm::Es384),
+            [3, 4]
+        );
+        assert_eq!(
+            candidate_positions(&set, Some("b"), Algorithm::Rs256),
+            [1, 2]
+        );
+        // Unknown kid: only kidless keys remain.
+        assert_eq!(
+            candidate_positions(&set, Some("zzz"), Algorithm::Rs256),
+            [2]
+        );
+        assert_eq!(
+            candidate_positions(&set, Some("zzz"), Algorithm::Es384),
+            [4]
+        );
+        // No kid (or an empty one): every fitting key, in document order.
+        assert_eq!(candidate_positions(&set, None, Algorithm::Rs256), [0, 1, 2]);
+        assert_eq!(
+            candidate_positions(&set, Some(""), Algorithm::Rs256),
+            [0, 1, 2]
+        );
+        assert_eq!(candidate_positions(&set, None, Algorithm::Es384), [3, 4]);
+        // Kids compare exactly.
+        assert_eq!(candidate_positions(&set, Some("A"), Algorithm::Rs256), [2]);
+        assert!(set.has_kid("a"));
+        assert!(set.has_kid("b"));
+        assert!(!set.has_kid("A"));
+        assert!(!set.has_kid(""));
+        assert_eq!(set.len(), 5);
+    }
+
+    #[test]
+    fn key_alg_must_equal_token_alg() {
+        // A key that says RS256 is never a candidate for ES384, even with a matching kid,
+        // and a P-384 key is never a candidate for RS256.
+        let set = parse(vec![
+            fake_rsa_jwk(256, &[1, 0, 1], json!({"kid": "k", "alg": "RS256"})),
+            ec_jwk(&ec_signing_key(15), json!({"kid": "k"})),
+        ])
+        .unwrap()
+        .keys;
+        assert_eq!(candidate_positions(&set, Some("k"), Algorithm::Es384), [1]);
+        assert_eq!(candidate_positions(&set, Some("k"), Algorithm::Rs256), [0]);
+
+        let only_rsa = parse(vec![fake_rsa_jwk(256, &[1, 0, 1], json!({"kid": "k"}))])
+            .unwrap()
+            .keys;
+        assert_eq!(
+            candidate_positions(&only_rsa, Some("k"), Algorithm::Es384),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            candidate_positions(&only_rsa, None, Algorithm::Es384),
+            Vec::<usize>::new()
+        );
+    }
+
+    fn rs256_sign(key: &RsaPrivateKey, message: &[u8]) -> Vec<u8> {
+        RsaSigningKey::<Sha256>::new(key.clone())
+            .sign(message)
+            .to_vec()
+    }
+
+    #[test]
+    fn verify_with_reports_the_outcome() {
+        let [first, second] = rsa_keys();
+        let ec = ec_signing_key(16);
+        let set = parse(vec![
+            rsa_jwk(first, json!({"kid": "one", "alg": "RS256"})),
+            rsa_jwk(second, json!({"kid": "two"})),
+            ec_jwk(&ec, json!({"kid": "three", "alg": "ES384"})),
+        ])
+        .unwrap()
+        .keys;
+        let input = b"header.payload";
+        let by_second = rs256_sign(second, input);
+        assert_eq!(
+            set.verify_with(Some("two"), Algorithm::Rs256, input, &by_second),
+            KeyMatch::Verified
+        );
+        // Token without kid: both RSA keys are tried in order and the second one verifies.
+        assert_eq!(
+            set.verify_with(None, Algorithm::Rs256, input, &by_second),
+            KeyMatch::Verified
+        );
+        // Kid names the other key: a candidate exists, but it did not sign.
+        assert_eq!(
+            set.verify_with(Some("one"), Algorithm::Rs256, input, &by_second),
+            KeyMatch::BadSignature
+        );
+        assert_eq!(
+            set.verify_with(Some("nope"), Algorithm::Rs256, input, &by_second),
+            KeyMatch::NoCandidateKey
+        );
+        // ES384 token naming an RSA key's kid: no candidate.
+        let es: p384::ecdsa::Signature = ec.sign(input);
+        let es = es.to_bytes().to_vec();
+        assert_eq!(
+            set.verify_with(Some("one"), Algorithm::Es384, input, &es),
+            KeyMatch::NoCandidateKey
+        );
+        assert_eq!(
+            set.verify_with(Some("three"), Algorithm::Es384, input, &es),
+            KeyMatch::Verified
+        );
+        assert_eq!(
+            set.verify_with(None, Algorithm::Es384, input, &es),
+            KeyMatch::Verified
+        );
+        assert_eq!(
+            set.verify_with(Some("three"), Algorithm::Es384, b"header.other", &es),
+            KeyMatch::BadSignature
+        );
+        assert_eq!(
+            set.verify_with(Some("three"), Algorithm::Es384, input, &[0; 96]),
+            KeyMatch::BadSignature
+        );
+        // RS256 token naming the EC key: that key cannot be a candidate.
+        assert_eq!(
+            set.verify_with(Some("three"), Algorithm::Rs256, input, &by_second),
+            KeyMatch::NoCandidateKey
+        );
+        assert_eq!(
+            set.verify_with(Some("two"), Algorithm::Rs256, input, &by_second[1..]),
+            KeyMatch::BadSignature
+        );
+    }
+
+    /// The public jwt_verify_lib / Envoy conformance vectors (see their README).
+    mod vectors {
+        use super::*;
+        use std::path::{Path, PathBuf};
+
+        fn vector_dir() -> Option<PathBuf> {
+            let dir =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/jwt_verify_lib_vectors");
+            if dir.is_dir() {
+                Some(dir)
+            } else {
+                println!("note: {} is absent; vector test skipped", dir.display());
+                None
+            }
+        }
+
+        fn cases(dir: &Path, stage: &str) -> Vec<Value> {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(dir.join("cases").join(stage))
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+                .collect();
+            paths.sort();
+            paths
+                .iter()
+                .map(|path| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
+                .collect()
+        }
+
+        #[test]
+        fn every_jwks_case_parses_without_panicking() {
+            let Some(dir) = vector_dir() else { return };
+            let mut seen = 0;
+            for case in cases(&dir, "jwks") {
+                if case["jwks_type"] != "JWKS" {
+                    continue;
+                }
+                let name = case["name"].as_str().unwrap();
+                let text = case["jwks"].as_str().unwrap();
+                let parsed = KeySet::parse(text.as_bytes());
+                let outcome = match &parsed {
+                    Ok(parsed) => format!(
+                        "Ok({} keys, {} skipped)",
+                        parsed.keys.len(),
+                        parsed.skipped.len()
+                    ),
+                    Err(err) => format!("Err({err})"),
+                };
+                println!(
+                    "{name}: upstream {} / here {outcome}",
+                    case["expected_status"]
+                );
+                // This policy is stricter than jwt_verify_lib (fewer algorithms, no x509 map, crv
+                // required), never more lenient: a set upstream refuses is refused here too.
+                if case["expected_status"] != "Ok" {
+                    assert!(
+                        parsed.is_err(),
+                        "{name}: upstream refuses this set, but it parsed here"
+                    );
+                }
+                seen += 1;
+            }
+            assert!(seen > 50, "only {seen} JWKS cases");
+        }
+
+        #[test]
+        fn es384_jwks_vector_parses() {
+            let Some(dir) = vector_dir() else { return };
+            let case = cases(&dir, "jwks")
+                .into_iter()
+                .find(|case| case["name"] == "jvl_jwks_jwks_ec_match_alg_es384_crv_p384")
+                .unwrap();
+            let parsed = KeySet::parse(case["jwks"].as_str().unwrap().as_bytes()).unwrap();
+            assert!(parsed
+                .keys
+                .iter()
+                .all(|jwk| matches!(jwk.material, KeyMaterial::P384(_))));
+        }
+
+        /// Cases where this module knowingly differs from jwt_verify_lib, with the reason.
+        const KNOWN_DISAGREEMENTS: &[(&str, &str)] = &[
+            (
+                "jvl_x509_nokid_ok",
+                "Google x509 certificate map format is not supported",
+            ),
+            (
+                "jvl_x509_real_token_ok",
+                "Google x509 certificate map format is not supported",
+            ),
+        ];
+
+        #[test]
+        fn rs256_and_es384_verify_cases_agree() {
+            let Some(dir) = vector_dir() else { return };
+            let mut checked = 0;
+            let mut disagreements = Vec::new();
+            for case in cases(&dir, "verify") {
+                let name = case["name"].as_str().unwrap().to_owned();
+                if case["jwks_type"] != "JWKS" || case["jwks_strict_json_ok"] != true {
+                    continue;
+                }
+                let token = case["token"].as_str().unwrap();
+                let parts: Vec<&str> = token.split('.').collect();
+                let [header, payload, signature] = parts.as_slice() else {
+                    panic!("{name}: not a compact JWS");
+                };
+                let header: Value =
+                    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+                let Some(alg) = header["alg"].as_str().and_then(Algorithm::from_name) else {
+                    continue;
+                };
+                let expected = match case["expected_status"].as_str().unwrap() {
+                    "Ok" => KeyMatch::Verified,
+                    "JwksKidAlgMismatch" => KeyMatch::NoCandidateKey,
+                    "JwtVerificationFail" => KeyMatch::BadSignature,
+                    // Time and audience checks belong to other modules.
+                    "JwtExpired" | "JwtNotYetValid" | "JwtAudienceNotAllowed" => continue,
+                    other => panic!("{name}: unexpected status {other}"),
+                };
+                let kid = header["kid"].as_str();
+                let signing_input = format!("{}.{}", parts[0], payload);
+                // Token decoding is not this module's job; jwt_verify_lib tolerates padding here
+                // (jvl_x509_nokid_ok has a padded signature), so the harness does too.
+                let signature = URL_SAFE_NO_PAD
+                    .decode(signature.trim_end_matches('='))
+                    .unwrap();
+                let got = match KeySet::parse(case["jwks"].as_str().unwrap().as_bytes()) {
+                    Ok(parsed) => format!(
+                        "{:?}",
+                        parsed
+                            .keys
+                            .verify_with(kid, alg, signing_input.as_bytes(), &signature)
+                    ),
+                    Err(err) => format!("parse error: {err}"),
+                };
+                let expected = format!("{expected:?}");
+                println!("{name} ({alg}): expected {expected}, got {got}");
+                checked += 1;
+                if got != expected {
+                    disagreements.push(name);
+                }
+            }
+            let known: Vec<&str> = KNOWN_DISAGREEMENTS.iter().map(|(name, _)| *name).collect();
+            assert_eq!(disagreements, known);
+            assert!(checked >= 20, "only {checked} cases checked");
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! Key sets in proxy-wasm shared data: one fetcher at a time, one copy for every worker.
+//!
+//! Per provider, shared data holds two entries: the raw JWKS document and a small
+//! [`FetchState`] record. The state record is the coordination point: it carries a lease (which
+//! VM is fetching, until when), the schedule of the next fetch, and a generation number that
+//! rises with every published document. Workers read only the small record per request and
+//! re-read and re-parse the document only when its generation changed.
+//!
+//! Envoy's shared data has compare-and-swap on existing keys but no atomic create, so
+//! [`ProviderStore::ensure_initialized`] creates the record from `on_configure`, which Envoy
+//! runs first on the main thread (canary VM), before any worker VM can race for the lease.
+
+use crate::config::Provider;
+use crate::jwks::KeySet;
+use std::rc::Rc;
+
+/// Process-wide key/value storage with compare-and-swap: proxy-wasm shared data.
+pub trait SharedData {
+    /// The value and its CAS token, or `None` when the key does not exist (or cannot be read).
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// Stores `value`; with `Some(cas)` only if the stored CAS still equals it.
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError>;
+}
+
+/// Why a shared-data write did not happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetError {
+    /// Another VM wrote the entry since it was read.
+    CasMismatch,
+    /// The host refused the write for another reason.
+    Host,
+}
+
+/// The coordination record of one provider's key set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FetchState {
+    /// Rises with every published document; 0 means no key set yet.
+    pub generation: u64,
+    /// When the current document was fetched (ms since the epoch).
+    pub fetched_at_ms: u64,
+    /// When the next fetch is due (ms since the epoch).
+    pub next_fetch_at_ms: u64,
+    /// Failed fetches since the last success.
+    pub failures: u32,
+    /// The VM holding the fetch lease (0: none).
+    pub lease_holder: u64,
+    /// When the lease lapses, so another VM can take over from a holder that died.
+    pub lease_expires_at_ms: u64,
+}
+
+const STATE_FORMAT: u8 = 1;
+const STATE_LEN: usize = 1 + 8 * 5 + 4;
+
+impl FetchState {
+    /// Fixed-size little-endian encoding, cheap to read on every request.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STATE_LEN);
+        out.push(STATE_FORMAT);
+        out.extend_from_slice(&self.generation.to_le_bytes());
+        out.extend_from_slice(&self.fetched_at_ms.to_le_bytes());
+        out.extend_from_slice(&self.next_fetch_at_ms.to_le_bytes());
+        out.extend_from_slice(&self.failures.to_le_bytes());
+        out.extend_from_slice(&self.lease_holder.to_le_bytes());
+        out.extend_from_slice(&self.lease_expires_at_ms.to_le_bytes());
+        out
+    }
+
+    /// Decodes a record; anything malformed reads as `None`.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let (&format, rest) = bytes.split_first()?;
+        if format != STATE_FORMAT || bytes.len() != STATE_LEN {
+            return None;
+        }
+        let mut cursor = Cursor(rest);
+        Some(Self {
+            generation: cursor.u64()?,
+            fetched_at_ms: cursor.u64()?,
+            next_fetch_at_ms: cursor.u64()?,
+            failures: cursor.u32()?,
+            lease_holder: cursor.u64()?,
+            lease_expires_at_ms: cursor.u64()?,
+        })
+    }
+
+    /// Whether a fetch is due and no live lease stands in the way.
+    pub fn fetch_due(&self, now_ms: u64) -> bool {
+        now_ms >= self.next_fetch_at_ms && !self.lease_held(now_ms)
+    }
+
+    /// Whether some VM holds an unexpired lease.
+    pub fn lease_held(&self, now_ms: u64) -> bool {
+        self.lease_holder != 0 && now_ms < self.lease_expires_at_ms
+    }
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take::<8>().map(u64::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take::<4>().map(u32::from_le_bytes)
+    }
+}
+
+/// How long to wait after the `failures`-th consecutive failed fetch: 1 s doubling to 30 s,
+/// plus up to 20% jitter from `random`, so VMs and proxies do not retry in lockstep.
+pub fn retry_delay_ms(failures: u32, random: u64) -> u64 {
+    let exponent = failures.saturating_sub(1).min(5);
+    let base = (1_000u64 << exponent).min(30_000);
+    base + random % (base / 5 + 1)
+}
+
+/// The shared-data entries of one provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderStore {
+    state_key: String,
+    jwks_key: String,
+}
+
+/// How many times a state update is retried when other VMs keep writing.
+const CAS_ATTEMPTS: usize = 8;
+
+impl ProviderStore {
+    /// Names the entries after the provider and where its keys come from, so two plugin
+    /// instances sharing a `vm_id` only share a key set when they fetch the same one.
+    pub fn new(provider: &Provider) -> Self {
+        let uri = &provider.remote_jwks.http_uri;
+        let base = format!("jwt_authn/v1/{}|{}|{}", provider.name, uri.cluster, uri.uri);
+        Self {
+            state_key: format!("{base}/state"),
+            jwks_key: format!("{base}/jwks"),
+        }
+    }
+
+    /// Creates the state record if absent (see the module docs for why this runs at configure).
+    pub fn ensure_initialized(&self, store: &dyn SharedData) -> Result<(), SetError> {
+        match store.get(&self.state_key) {
+            Some((bytes, _)) if FetchState::decode(&bytes).is_some() => Ok(()),
+            _ => store.set(&self.state_key, &FetchState::default().encode(), None),
+        }
+    }
+
+    /// The current record and its CAS token.
+    pub fn read_state(&self, store: &dyn SharedData) -> (FetchState, Option<u32>) {
+        match store.get(&self.state_key) {
+            Some((bytes, cas)) => (FetchState::decode(&bytes).unwrap_or_default(), Some(cas)),
+            None => (FetchState::default(), None),
+        }
+    }
+
+    /// Takes the fetch lease if a fetch is due and nobody holds it. True: this VM must fetch.
+    pub fn try_acquire(&self, store: &dyn SharedData, vm: u64, now_ms: u64, lease_ms: u64) -> bool {
+        let (state, cas) = self.read_state(store);
+        if !state.fetch_due(now_ms) {
+            return false;
+        }
+        let next = FetchState {
+            lease_holder: vm,
+            lease_expires_at_ms: now_ms.saturating_add(lease_ms),
+            ..state
+        };
+        store.set(&self.state_key, &next.encode(), cas).is_ok()
+    }
+
+    /// Applies `change` to the record with compare-and-swap, retrying on contention.
+    fn update(
+        &self,
+        store: &dyn SharedData,
+        change: impl Fn(&mut FetchState),
+    ) -> Result<FetchState, SetError> {
+        let mut last = SetError::CasMismatch;
+        for _ in 0..CAS_ATTEMPTS {
+            let (mut state, cas) = self.read_state(store);
+            change(&mut state);
+            match store.set(&self.state_key, &state.encode(), cas) {
+                Ok(()) => return Ok(state),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Publishes a fetched document (already checked to hold usable keys) and releases the
+    /// lease. Returns the new generation.
+    pub fn publish(
+        &self,
+        store: &dyn SharedData,
+        document: &[u8],
+        now_ms: u64,
+        next_fetch_at_ms: u64,
+    ) -> Result<u64, SetError> {
+        store.set(&self.jwks_key, document, None)?;
+        let state = self.update(store, |state| {
+            state.generation = state.generation.saturating_add(1);
+            state.fetched_at_ms = now_ms;
+            state.next_fetch_at_ms = next_fetch_at_ms;
+            state.failures = 0;
+            state.lease_holder = 0;
+            state.lease_expires_at_ms = 0;
+        })?;
+        Ok(state.generation)
+    }
+
+    /// Records a failed fetch, schedules the retry and releases the lease.
+    pub fn record_failure(
+        &self,
+        store: &dyn SharedData,
+        next_attempt_at_ms: u64,
+    ) -> Result<FetchState, SetError> {
+        self.update(store, |state| {
+            state.failures = state.failures.saturating_add(1);
+            state.next_fetch_at_ms = next_attempt_at_ms;
+            state.lease_holder = 0;
+            state.lease_expires_at_ms = 0;
+        })
+    }
+
+    /// The raw published document.
+    pub fn read_document(&self, store: &dyn SharedData) -> Option<Vec<u8>> {
+        store.get(&self.jwks_key).map(|(bytes, _)| bytes)
+    }
+}
+
+/// Whether a request can be checked against a provider's keys now.
+#[derive(Clone, Debug)]
+pub enum Availability {
+    /// The parsed key set of the newest generation.
+    Ready(Rc<KeySet>),
+    /// No key set yet, but the first fetch has not failed: worth waiting for.
+    Pending,
+    /// No key set, and fetching has failed: answer 503 now.
+    Unavailable,
+}
+
+/// One VM's parsed copies of the published key sets, one slot per provider.
+///
+/// Parsing happens once per generation, never per request.
+#[derive(Debug, Default)]
+pub struct WorkerKeys {
+    slots: Vec<Option<(u64, Rc<KeySet>)>>,
+}
+
+impl WorkerKeys {
+    /// Slots for `providers` providers, all empty.
+    pub fn new(providers: usize) -> Self {
+        Self {
+            slots: (0..providers).map(|_| None).collect(),
+        }
+    }
+
+    /// The newest key set of provider `index`, re-parsed only when its generation moved.
+    pub fn current(
+        &mut self,
+        index: usize,
+        store: &ProviderStore,
+        shared: &dyn SharedData,
+    ) -> Availability {
+        let (state, _) = store.read_state(shared);
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Availability::Unavailable;
+        };
+        if let Some((generation, keys)) = slot {
+            if *generation == state.generation {
+                return Availability::Ready(Rc::clone(keys));
+            }
+        }
+        if state.generation != 0 {
+            let parsed = store
+                .read_document(shared)
+                .and_then(|doc| KeySet::parse(&doc).ok());
+            if let Some(parsed) = parsed {
+                let keys = Rc::new(parsed.keys);
+                *slot = Some((state.generation, Rc::clone(&keys)));
+                return Availability::Ready(keys);
+            }
+            log::warn!(
+                "published key set of generation {} does not parse; keeping the previous one",
+                state.generation
+            );
+        }
+        match slot {
+            Some((_, keys)) => Availability::Ready(Rc::clone(keys)),
+            None if state.failures == 0 => Availability::Pending,
+            None => Availability::Unavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Shared data with Envoy's semantics: CAS checked only on existing keys.
+    #[derive(Default)]
+    pub struct MemoryShared {
+        map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+        next_cas: RefCell<u32>,
+    }
+
+    impl SharedData for MemoryShared {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.map.borrow().get(key).cloned()
+        }
+        fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
+            let mut map = self.map.borrow_mut();
+            if let (Some(cas), Some((_, current))) = (cas, map.get(key)) {
+                if cas != 0 && cas != *current {
+                    return Err(SetError::CasMismatch);
+                }
+            }
+            let mut next = self.next_cas.borrow_mut();
+            *next += 1;
+            map.insert(key.to_string(), (value.to_vec(), *next));
+            Ok(())
+        }
+    }
+
+    fn store() -> ProviderStore {
+        ProviderStore {
+            state_key: "s".into(),
+            jwks_key: "j".into(),
+        }
+    }
+
+    #[test]
+    fn state_round_trips_and_rejects_garbage() {
+        let state = FetchState {
+            generation: 3,
+            fetched_at_ms: 4,
+            next_fetch_at_ms: 5,
+            failures: 6,
+            lease_holder: 7,
+            lease_expires_at_ms: 8,
+        };
+        assert_eq!(FetchState::decode(&state.encode()), Some(state));
+        assert_eq!(FetchState::decode(&[]), None);
+        assert_eq!(FetchState::decode(&[2; STATE_LEN]), None);
+        assert_eq!(FetchState::decode(&state.encode()[..STATE_LEN - 1]), None);
+    }
+
+    #[test]
+    fn only_one_vm_acquires_the_lease() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        assert!(store.try_acquire(&shared, 1, 1_000, 5_000));
+        assert!(!store.try_acquire(&shared, 2, 1_001, 5_000));
+        // The lease lapses: another VM takes over.
+        assert!(store.try_acquire(&shared, 2, 6_000, 5_000));
+    }
+
+    #[test]
+    fn a_stale_read_cannot_steal_the_lease() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        let (_, stale_cas) = store.read_state(&shared);
+        assert!(store.try_acquire(&shared, 1, 1_000, 5_000));
+        let theft = FetchState {
+            lease_holder: 2,
+            lease_expires_at_ms: 9_999,
+            ..FetchState::default()
+        };
+        assert_eq!(
+            shared.set("s", &theft.encode(), stale_cas),
+            Err(SetError::CasMismatch)
+        );
+    }
+
+    #[test]
+    fn publish_bumps_generation_and_schedules_refresh() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        assert!(store.try_acquire(&shared, 1, 1_000, 5_000));
+        assert_eq!(store.publish(&shared, b"{}", 1_100, 601_100).unwrap(), 1);
+        let (state, _) = store.read_state(&shared);
+        assert_eq!(state.generation, 1);
+        assert_eq!(state.lease_holder, 0);
+        assert!(!state.fetch_due(601_099));
+        assert!(state.fetch_due(601_100));
+        assert_eq!(store.read_document(&shared).unwrap(), b"{}");
+        // Nobody fetches before the refresh is due.
+        assert!(!store.try_acquire(&shared, 2, 300_000, 5_000));
+        assert!(store.try_acquire(&shared, 2, 601_100, 5_000));
+    }
+
+    #[test]
+    fn failures_count_and_release_the_lease() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        assert!(store.try_acquire(&shared, 1, 1_000, 5_000));
+        let state = store.record_failure(&shared, 2_000).unwrap();
+        assert_eq!(state.failures, 1);
+        assert!(!store.try_acquire(&shared, 1, 1_999, 5_000));
+        assert!(store.try_acquire(&shared, 2, 2_000, 5_000));
+    }
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        assert_eq!(retry_delay_ms(1, 0), 1_000);
+        assert_eq!(retry_delay_ms(2, 0), 2_000);
+        assert_eq!(retry_delay_ms(20, 0), 30_000);
+        assert!(retry_delay_ms(1, u64::MAX) <= 1_200);
+        assert!(retry_delay_ms(u32::MAX, u64::MAX) <= 36_000);
+    }
+
+    #[test]
+    fn worker_availability_follows_the_state() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        let mut worker = WorkerKeys::new(1);
+        assert!(matches!(
+            worker.current(0, &store, &shared),
+            Availability::Pending
+        ));
+        store.record_failure(&shared, 0).unwrap();
+        assert!(matches!(
+            worker.current(0, &store, &shared),
+            Availability::Unavailable
+        ));
+        assert!(matches!(
+            worker.current(5, &store, &shared),
+            Availability::Unavailable
+        ));
+    }
+}
