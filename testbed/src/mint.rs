@@ -523,12 +523,9 @@ mod tests {
     fn ec_verify(jwk: &Value, token: &str) -> bool {
         let x = unb64(&jwk["x"]);
         let y = unb64(&jwk["y"]);
-        let point = p384::EncodedPoint::from_affine_coordinates(
-            p384::FieldBytes::from_slice(&x),
-            p384::FieldBytes::from_slice(&y),
-            false,
-        );
-        let verifier = p384::ecdsa::VerifyingKey::from_encoded_point(&point).unwrap();
+        // Uncompressed SEC1 point: 0x04 || x || y.
+        let sec1 = [&[4u8][..], &x, &y].concat();
+        let verifier = p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap();
         let (input, sig) = parts(token);
         let Ok(sig) = p384::ecdsa::Signature::from_slice(&sig) else {
             return false;

@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 // Panicking with a clear message is how this harness reports a broken environment.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+// Re-exported for the tests' convenience; not every test binary uses each one.
+#![allow(unused_imports)]
 
 use std::fs::{self, File};
 use std::net::TcpListener;
