@@ -44,8 +44,8 @@ pub const MAX_REPORTED_KID_CHARS: usize = 64;
 
 /// A validated public key, in the form the signature code needs.
 ///
-/// Both variants are a few hundred bytes at most; the set is parsed once and then shared
-/// read-only, so the keys are neither boxed nor cloned.
+/// Both variants are about a hundred bytes inline (the RSA modulus lives on the heap); the set is
+/// parsed once and then shared read-only, so the keys are neither boxed nor cloned.
 #[derive(Debug)]
 pub enum KeyMaterial {
     /// An RSA public key for RS256; modulus 2048 to 4096 bits, exponent 65537 or 3.
@@ -293,6 +293,9 @@ impl KeySet {
 
     /// Checks a signature against every candidate key in order and says how it went, so the
     /// caller can tell an unknown key (maybe refetch) from a forged or damaged token.
+    ///
+    /// A token without `kid` costs one verification per fitting key (as in Envoy); a signature
+    /// of the wrong length is refused before any arithmetic.
     pub fn verify_with(
         &self,
         kid: Option<&str>,

@@ -1,6 +1,14 @@
 //! The filter end to end: a real Envoy (two workers) with the built .wasm, the mock identity
 //! provider and the echo upstream, each on a free loopback port, owned by the test.
 
+// Test code: panicking on a broken expectation is the point.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod support;
 
 use serde_json::{json, Value};

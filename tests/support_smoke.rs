@@ -1,6 +1,14 @@
 //! Checks the integration-test harness itself, without the filter: Envoy starts from the
 //! generated bootstrap, proxies to the echo upstream, and the mock identity provider answers.
 
+// Test code: panicking on a broken expectation is the point.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod support;
 
 use support::{http_request, EnvoyOptions, IdpOptions, Testbed};

