@@ -40,8 +40,11 @@ lint:
 unit:
 	cargo test --workspace --lib --bins
 
+# The last line sums every test binary's result ("tests: N passed, N failed").
 test: lint build envoy
-	ENVOY_BIN=$(abspath $(ENVOY)) JWT_AUTHN_WASM=$(abspath $(WASM)) cargo test --workspace
+	set -o pipefail; ENVOY_BIN=$(abspath $(ENVOY)) JWT_AUTHN_WASM=$(abspath $(WASM)) \
+	  cargo test --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
 
 ## Checks envoy.yaml (and with it the plugin's configuration) without serving.
 validate: build envoy
