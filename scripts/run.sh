@@ -55,6 +55,7 @@ RS=$(mint --alg RS256)
 ES=$(mint --alg ES384)
 EXPIRED=$(mint --alg RS256 --expired)
 WRONG_AUD=$(mint --alg RS256 --claims '{"aud":"https://other.example.test"}')
+ADMIN=$(mint --alg ES384 --claims '{"scope":"openid read:admin"}')
 URL="http://127.0.0.1:${LISTENER_PORT}"
 
 cat <<TXT
@@ -66,11 +67,23 @@ jwt-authn-wasm demo is up (logs in $LOGS/):
 
 Try (tokens were just minted and live 5 minutes):
 
-  # 200: a valid RS256 token reaches the echo upstream
+  # 200 without a token: / is public
+  curl -i $URL/
+
+  # 200: a valid RS256 token reaches the echo upstream (see x-user-id in the echoed headers)
   curl -i $URL/user -H "Authorization: Bearer $RS"
 
   # 200: a valid ES384 token
   curl -i $URL/user -H "Authorization: Bearer $ES"
+
+  # 403 insufficient_scope: /admin needs the read:admin scope
+  curl -i $URL/admin -H "Authorization: Bearer $RS"
+
+  # 200: a token with read:admin
+  curl -i $URL/admin -H "Authorization: Bearer $ADMIN"
+
+  # 403 access_denied: no rule matches /elsewhere
+  curl -i $URL/elsewhere -H "Authorization: Bearer $RS"
 
   # 401 authorization_header_missing
   curl -i $URL/user

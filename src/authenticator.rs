@@ -37,31 +37,57 @@ pub struct Verified {
     pub claims: Map<String, Value>,
 }
 
-/// Picks the provider for an untrusted `iss`.
+/// Picks the provider for an untrusted `iss` among `candidates` (`None`: every provider).
 ///
-/// With one provider every token is judged against it, so a foreign issuer reads as
-/// `invalid_claims`. With several, an issuer none of them has leaves no key set to check the
-/// token with: `invalid_token`.
-fn select_provider<'c>(
-    config: &'c Config,
+/// A configured provider that this route does not accept is `invalid_claims`. An issuer no
+/// provider has is judged against the only candidate if there is one (so it reads as
+/// `invalid_claims` too); with several candidates there is no key set to check it with:
+/// `invalid_token`.
+fn select_provider(
+    config: &Config,
+    candidates: Option<&[usize]>,
     issuer: Option<&str>,
-) -> Result<(usize, &'c Provider), AuthError> {
-    if let Some(found) = issuer.and_then(|iss| config.provider_by_issuer(iss)) {
-        return Ok(found);
+) -> Result<usize, AuthError> {
+    let allowed = |index: usize| candidates.is_none_or(|c| c.contains(&index));
+    let known = issuer
+        .and_then(|iss| config.provider_by_issuer(iss))
+        .map(|(i, _)| i);
+    match known {
+        Some(index) if allowed(index) => return Ok(index),
+        Some(_) => {
+            return Err(AuthError::new(
+                ErrorCode::InvalidClaims,
+                "Token issuer is not accepted",
+            ))
+        }
+        None => {}
     }
-    match config.providers.as_slice() {
-        [only] => Ok((0, only)),
-        _ => Err(AuthError::new(
-            ErrorCode::InvalidToken,
-            "Token issuer is not known",
-        )),
-    }
+    let only = match candidates {
+        Some([only]) => Some(*only),
+        Some(_) => None,
+        None if config.providers.len() == 1 => Some(0),
+        None => None,
+    };
+    only.ok_or(AuthError::new(
+        ErrorCode::InvalidToken,
+        "Token issuer is not known",
+    ))
 }
 
-/// Checks everything about `token` that needs no key, at `now` (seconds since the epoch).
-pub fn prepare(config: &Config, token: &str, now: u64) -> Result<Prepared, AuthError> {
+/// Checks everything about `token` that needs no key, at `now` (seconds since the epoch), for a
+/// route that accepts tokens of `candidates` (`None`: any provider).
+pub fn prepare(
+    config: &Config,
+    candidates: Option<&[usize]>,
+    token: &str,
+    now: u64,
+) -> Result<Prepared, AuthError> {
     let parsed = UntrustedToken::parse(token)?;
-    let (index, provider) = select_provider(config, claims::issuer(&parsed.claims))?;
+    let index = select_provider(config, candidates, claims::issuer(&parsed.claims))?;
+    let provider = config.providers.get(index).ok_or(AuthError::new(
+        ErrorCode::InvalidToken,
+        "Token issuer is not known",
+    ))?;
     let alg = Algorithm::from_name(&parsed.header.alg)
         .filter(|alg| provider.algorithms.contains(alg))
         .ok_or(AuthError::new(
@@ -90,6 +116,12 @@ pub fn rules(provider: &Provider) -> ClaimRules<'_> {
 }
 
 impl Prepared {
+    /// The payload exactly as the token carries it (base64url), for `forward_payload_header`.
+    pub fn payload_b64(&self) -> &str {
+        let text = std::str::from_utf8(&self.signing_input).unwrap_or_default();
+        text.split_once('.').map_or("", |(_, payload)| payload)
+    }
+
     /// Checks the signature with the provider's key set.
     pub fn verify(self, keys: &KeySet) -> Result<Verified, AuthError> {
         match keys.verify_with(

@@ -7,6 +7,8 @@
 //! about, so an operator can fix it from one log line.
 
 use crate::alg::Algorithm;
+use crate::policy::{RawRequirement, RawRule, Requirement, Rule};
+use crate::sources::TokenSource;
 use serde::Deserialize;
 use std::fmt;
 
@@ -64,6 +66,23 @@ pub struct Config {
     pub realm: String,
     /// How long a request waits for a provider's first key set before a 503.
     pub key_wait_timeout_ms: u64,
+    /// Route rules, first match wins.
+    pub rules: Vec<Rule>,
+    /// What a request that matches no rule needs.
+    pub default: Requirement,
+    /// Let CORS preflight requests through without a token.
+    pub bypass_cors_preflight: bool,
+    /// Every header this filter may set upstream; incoming copies are always removed.
+    pub owned_headers: Vec<String>,
+}
+
+/// A claim copied into a request header for the upstream (Envoy's `claim_to_headers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimToHeader {
+    /// The claim: exact name, else a dotted path into nested objects.
+    pub claim_name: String,
+    /// The lower-case header name.
+    pub header_name: String,
 }
 
 /// One identity provider: who issues tokens, for whom, and where its keys are.
@@ -83,6 +102,16 @@ pub struct Provider {
     pub clock_skew_seconds: u64,
     /// Whether a token without `exp` is refused.
     pub require_expiration: bool,
+    /// Where tokens of this provider are taken from.
+    pub sources: Vec<TokenSource>,
+    /// Keep the token in the request sent upstream.
+    pub forward: bool,
+    /// Header that receives the token's payload (base64url, as in the token).
+    pub forward_payload_header: Option<String>,
+    /// Claims copied to headers.
+    pub claim_to_headers: Vec<ClaimToHeader>,
+    /// Claims that hold scopes.
+    pub scope_claims: Vec<String>,
 }
 
 /// A key set fetched over HTTP through an Envoy cluster.
@@ -121,6 +150,12 @@ struct RawConfig {
     realm: Option<String>,
     #[serde(default)]
     key_wait_timeout: Option<String>,
+    #[serde(default)]
+    rules: Option<Vec<RawRule>>,
+    #[serde(default)]
+    default: Option<RawRequirement>,
+    #[serde(default)]
+    bypass_cors_preflight: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +172,35 @@ struct RawProvider {
     clock_skew_seconds: Option<u64>,
     #[serde(default)]
     require_expiration: Option<bool>,
+    #[serde(default)]
+    from_headers: Vec<RawHeaderSource>,
+    #[serde(default)]
+    from_params: Vec<String>,
+    #[serde(default)]
+    from_cookies: Vec<String>,
+    #[serde(default)]
+    forward: bool,
+    #[serde(default)]
+    forward_payload_header: Option<String>,
+    #[serde(default)]
+    claim_to_headers: Vec<RawClaimToHeader>,
+    #[serde(default)]
+    scope_claims: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeaderSource {
+    name: String,
+    #[serde(default)]
+    value_prefix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaimToHeader {
+    header_name: String,
+    claim_name: String,
 }
 
 #[derive(Deserialize)]
@@ -219,11 +283,70 @@ impl Config {
             Some(text) => parse_duration_ms(&text, "key_wait_timeout")?,
             None => DEFAULT_KEY_WAIT_TIMEOUT_MS,
         };
+        let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
+        let has_rules = raw.rules.is_some();
+        let mut rules = Vec::new();
+        for (i, rule) in raw.rules.unwrap_or_default().into_iter().enumerate() {
+            let rule = rule.validate(&names).map_err(|(field, message)| {
+                ConfigError::new(format!("rules[{i}].{field}"), message)
+            })?;
+            rules.push(rule);
+        }
+        // Without rules every request needs a valid token; with rules, what no rule matches is
+        // denied unless `default` says otherwise.
+        let default = match raw.default {
+            Some(requirement) => requirement
+                .validate(&names, "default", true)
+                .map_err(|(field, message)| ConfigError::new(field, message))?,
+            None if has_rules => Requirement::Deny,
+            None => Requirement::Token(Vec::new()),
+        };
+        let mut owned_headers: Vec<String> = Vec::new();
+        for provider in &providers {
+            let names = provider
+                .claim_to_headers
+                .iter()
+                .map(|c| &c.header_name)
+                .chain(provider.forward_payload_header.as_ref());
+            for name in names {
+                if !owned_headers.contains(name) {
+                    owned_headers.push(name.clone());
+                }
+            }
+        }
         Ok(Self {
             providers,
             realm,
             key_wait_timeout_ms,
+            rules,
+            default,
+            bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+            owned_headers,
         })
+    }
+
+    /// The requirement for a request: the first matching rule's (with its index), else the
+    /// default's (`None`).
+    pub fn requirement_for(
+        &self,
+        method: &str,
+        normalized_path: &str,
+    ) -> (Option<usize>, &Requirement) {
+        match self
+            .rules
+            .iter()
+            .position(|rule| rule.route.matches(method, normalized_path))
+        {
+            Some(index) => (Some(index), self.rule_requirement(Some(index))),
+            None => (None, &self.default),
+        }
+    }
+
+    /// The requirement of rule `index`, or the default for `None` (or an index out of range).
+    pub fn rule_requirement(&self, index: Option<usize>) -> &Requirement {
+        index
+            .and_then(|i| self.rules.get(i))
+            .map_or(&self.default, |rule| &rule.requires)
     }
 
     /// The provider whose issuer is exactly `issuer`.
@@ -303,6 +426,66 @@ impl Provider {
                 "must be at least 1s",
             ));
         }
+        // `Authorization: Bearer` always counts; other sources come after it, in the order
+        // headers, parameters, cookies.
+        let mut sources = vec![TokenSource::AuthorizationBearer];
+        for (i, source) in raw.from_headers.into_iter().enumerate() {
+            let name = header_name(&source.name, &format!("{at}.from_headers[{i}].name"))?;
+            sources.push(TokenSource::Header {
+                name,
+                prefix: source.value_prefix,
+            });
+        }
+        for (i, name) in raw.from_params.into_iter().enumerate() {
+            if name.is_empty() || name.contains(['&', '=', '#', '?']) {
+                return Err(ConfigError::new(
+                    format!("{at}.from_params[{i}]"),
+                    "must be a plain query parameter name",
+                ));
+            }
+            sources.push(TokenSource::Param(name));
+        }
+        for (i, name) in raw.from_cookies.into_iter().enumerate() {
+            if name.is_empty() || !name.bytes().all(is_token_char) {
+                return Err(ConfigError::new(
+                    format!("{at}.from_cookies[{i}]"),
+                    "must be a cookie name (RFC 6265 token characters)",
+                ));
+            }
+            sources.push(TokenSource::Cookie(name));
+        }
+        let forward_payload_header = match raw.forward_payload_header {
+            Some(name) => Some(owned_header_name(
+                &name,
+                &format!("{at}.forward_payload_header"),
+            )?),
+            None => None,
+        };
+        let mut claim_to_headers = Vec::with_capacity(raw.claim_to_headers.len());
+        for (i, entry) in raw.claim_to_headers.into_iter().enumerate() {
+            if entry.claim_name.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{at}.claim_to_headers[{i}].claim_name"),
+                    "must not be empty",
+                ));
+            }
+            claim_to_headers.push(ClaimToHeader {
+                header_name: owned_header_name(
+                    &entry.header_name,
+                    &format!("{at}.claim_to_headers[{i}].header_name"),
+                )?,
+                claim_name: entry.claim_name,
+            });
+        }
+        let scope_claims = raw
+            .scope_claims
+            .unwrap_or_else(|| ["scope", "scp", "permissions"].map(String::from).to_vec());
+        if let Some(i) = scope_claims.iter().position(String::is_empty) {
+            return Err(ConfigError::new(
+                format!("{at}.scope_claims[{i}]"),
+                "must not be empty",
+            ));
+        }
         Ok(Self {
             name: raw.name,
             issuer: raw.issuer,
@@ -314,6 +497,11 @@ impl Provider {
             algorithms,
             clock_skew_seconds,
             require_expiration: raw.require_expiration.unwrap_or(true),
+            sources,
+            forward: raw.forward,
+            forward_payload_header,
+            claim_to_headers,
+            scope_claims,
         })
     }
 }
@@ -375,6 +563,40 @@ impl HttpUri {
             uri,
         })
     }
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// A header name, lower-cased; pseudo-headers are refused.
+fn header_name(name: &str, field: &str) -> Result<String, ConfigError> {
+    if name.is_empty() || !name.bytes().all(is_token_char) {
+        return Err(ConfigError::new(field, "must be an HTTP header name"));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// A header the filter writes: also not one that carries credentials or routing.
+fn owned_header_name(name: &str, field: &str) -> Result<String, ConfigError> {
+    let name = header_name(name, field)?;
+    const RESERVED: [&str; 7] = [
+        "authorization",
+        "cookie",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "te",
+    ];
+    if RESERVED.contains(&name.as_str()) {
+        return Err(ConfigError::new(
+            field,
+            format!("`{name}` cannot be set by this filter"),
+        ));
+    }
+    Ok(name)
 }
 
 /// Parses a protobuf-JSON duration (`"5s"`, `"0.25s"`, `"600s"`) into milliseconds.
@@ -566,5 +788,74 @@ mod tests {
         let mut value = minimal();
         value["realm"] = json!("a\"b");
         assert_eq!(parse(value).unwrap_err().field, "realm");
+    }
+
+    #[test]
+    fn rules_and_forwarding_fields_validate_with_their_paths() {
+        let mut value = minimal();
+        value["rules"] = json!([
+            {"match": {"path": "/"}, "requires": {"public": {}}},
+            {"match": {"prefix": "/admin"}, "requires": {"token": {"providers": ["nope"]}}}
+        ]);
+        assert_eq!(
+            parse(value).unwrap_err().field,
+            "rules[1].requires.token.providers[0]"
+        );
+        let mut value = minimal();
+        value["rules"] = json!([{"match": {"prefix": "/a"}, "requires": {"scopes": {"all_of": ["a"]}}, "extra": 1}]);
+        assert!(parse(value).unwrap_err().field.starts_with("rules[0]"));
+        let mut value = minimal();
+        value["providers"][0]["claim_to_headers"] =
+            json!([{"claim_name": "sub", "header_name": "Authorization"}]);
+        assert_eq!(
+            parse(value).unwrap_err().field,
+            "providers[0].claim_to_headers[0].header_name"
+        );
+        let mut value = minimal();
+        value["providers"][0]["forward_payload_header"] = json!("bad header");
+        assert_eq!(
+            parse(value).unwrap_err().field,
+            "providers[0].forward_payload_header"
+        );
+        let mut value = minimal();
+        value["providers"][0]["from_cookies"] = json!(["a;b"]);
+        assert_eq!(
+            parse(value).unwrap_err().field,
+            "providers[0].from_cookies[0]"
+        );
+    }
+
+    #[test]
+    fn default_requirement_depends_on_rules() {
+        let config = parse(minimal()).unwrap();
+        assert_eq!(config.default, Requirement::Token(vec![]));
+        assert!(config.bypass_cors_preflight);
+        let mut value = minimal();
+        value["rules"] = json!([{"match": {"path": "/"}, "requires": {"public": {}}}]);
+        assert_eq!(parse(value.clone()).unwrap().default, Requirement::Deny);
+        value["default"] = json!({"token": {}});
+        assert_eq!(parse(value).unwrap().default, Requirement::Token(vec![]));
+    }
+
+    #[test]
+    fn sources_keep_authorization_first() {
+        let mut value = minimal();
+        value["providers"][0]["from_headers"] =
+            json!([{"name": "X-Token", "value_prefix": "Token "}]);
+        value["providers"][0]["from_params"] = json!(["access_token"]);
+        value["providers"][0]["from_cookies"] = json!(["session"]);
+        let config = parse(value).unwrap();
+        assert_eq!(
+            config.providers[0].sources,
+            vec![
+                TokenSource::AuthorizationBearer,
+                TokenSource::Header {
+                    name: "x-token".into(),
+                    prefix: "Token ".into()
+                },
+                TokenSource::Param("access_token".into()),
+                TokenSource::Cookie("session".into()),
+            ]
+        );
     }
 }

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     InsufficientScope,
     /// No usable key set could be obtained for the token's provider.
     JwksUnavailable,
+    /// A route rule refuses the request outright (or no rule matched and the default denies).
+    AccessDenied,
 }
 
 impl ErrorCode {
@@ -36,13 +38,14 @@ impl ErrorCode {
             Self::InvalidClaims => "invalid_claims",
             Self::InsufficientScope => "insufficient_scope",
             Self::JwksUnavailable => "jwks_unavailable",
+            Self::AccessDenied => "access_denied",
         }
     }
 
     /// The HTTP status of the local reply.
     pub fn status(self) -> u32 {
         match self {
-            Self::InsufficientScope => 403,
+            Self::InsufficientScope | Self::AccessDenied => 403,
             Self::JwksUnavailable => 503,
             _ => 401,
         }
@@ -54,7 +57,7 @@ impl ErrorCode {
     /// not try Bearer is not told of an error); a malformed Bearer header is `invalid_request`.
     fn rfc6750_error(self) -> Option<&'static str> {
         match self {
-            Self::AuthorizationHeaderMissing | Self::JwksUnavailable => None,
+            Self::AuthorizationHeaderMissing | Self::JwksUnavailable | Self::AccessDenied => None,
             Self::InvalidHeader => Some("invalid_request"),
             Self::InvalidToken | Self::TokenExpired | Self::InvalidClaims => Some("invalid_token"),
             Self::InsufficientScope => Some("insufficient_scope"),
@@ -189,6 +192,7 @@ mod tests {
         assert_eq!(ErrorCode::InvalidClaims.status(), 401);
         assert_eq!(ErrorCode::InsufficientScope.status(), 403);
         assert_eq!(ErrorCode::JwksUnavailable.status(), 503);
+        assert_eq!(ErrorCode::AccessDenied.status(), 403);
     }
 
     #[test]

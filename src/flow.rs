@@ -1,15 +1,23 @@
-//! One request's authentication, as decisions the host carries out.
+//! One request's authentication and authorization, as decisions the host carries out.
 //!
 //! The flow reads headers and key sets through two small traits, so the whole decision path runs
 //! natively in tests; the proxy-wasm layer only supplies the traits and applies the [`Decision`].
+//!
+//! Order: strip headers the filter owns; let CORS preflights through; find the route rule; take
+//! the token from the sources of the providers the rule accepts; check it without keys; get the
+//! provider's keys (or wait for the first set); verify; check the rule's requirement (403 on a
+//! shortfall); add claim headers and drop credentials before the upstream.
 
-use crate::authenticator::{self, Prepared, Verified};
+use crate::authenticator::{self, Prepared};
 use crate::config::Config;
 use crate::error::{AuthError, ErrorCode};
-use crate::extract;
 use crate::keystore::Availability;
+use crate::path;
+use crate::policy::{Grant, Requirement};
+use crate::sources::{self, TokenSource};
+use crate::upstream::Edits;
 
-/// Read access to the request's headers, as raw bytes.
+/// Read access to the request's headers (pseudo-headers included), as raw bytes.
 pub trait RequestHeaders {
     /// The value of header `name` (lower case), if present.
     fn header(&self, name: &str) -> Option<Vec<u8>>;
@@ -24,12 +32,27 @@ pub trait KeySource {
 /// What the host must do with the request.
 #[derive(Debug)]
 pub enum Decision {
-    /// Let it through; the token verified.
-    Allow(Verified),
+    /// Let it through after these edits.
+    Allow(Edits),
     /// Answer locally with this failure.
     Deny(AuthError),
     /// Pause it until the provider's first key set arrives (or the wait times out).
-    Wait(Prepared),
+    Wait(Box<Pending>),
+}
+
+/// A request paused for keys: everything needed to finish it.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    /// The token, checked except for its signature.
+    pub prepared: Prepared,
+    /// The rule that matched (`None`: the default requirement).
+    pub rule: Option<usize>,
+    /// Where the token came from.
+    pub source: TokenSource,
+    /// The original request target (`:path`).
+    pub target: String,
+    /// Edits decided so far (header stripping).
+    pub edits: Edits,
 }
 
 fn keys_unavailable() -> AuthError {
@@ -39,6 +62,20 @@ fn keys_unavailable() -> AuthError {
     )
 }
 
+fn header_text(headers: &dyn RequestHeaders, name: &str) -> String {
+    headers
+        .header(name)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
+fn is_cors_preflight(method: &str, headers: &dyn RequestHeaders) -> bool {
+    method == "OPTIONS"
+        && headers.header("origin").is_some()
+        && headers.header("access-control-request-method").is_some()
+}
+
 /// Decides a request when its headers arrive; `now_ms` is milliseconds since the epoch.
 pub fn on_request_headers(
     config: &Config,
@@ -46,33 +83,125 @@ pub fn on_request_headers(
     keys: &mut dyn KeySource,
     now_ms: u64,
 ) -> Decision {
-    let authorization = headers.header("authorization");
-    let token = match extract::bearer_token(authorization.as_deref()) {
-        Ok(token) => token,
+    let edits = Edits::strip_owned(config);
+    let method = header_text(headers, ":method");
+    let target = header_text(headers, ":path");
+    if config.bypass_cors_preflight && is_cors_preflight(&method, headers) {
+        return Decision::Allow(edits);
+    }
+    let (rule, requirement) = config.requirement_for(&method, &path::normalize(&target));
+    match requirement {
+        Requirement::Public => return Decision::Allow(edits),
+        Requirement::Deny => {
+            return Decision::Deny(AuthError::new(
+                ErrorCode::AccessDenied,
+                "No rule allows this request",
+            ))
+        }
+        _ => {}
+    }
+    let candidates = requirement.candidates();
+    let sources = token_sources(config, candidates.as_deref());
+    let found = match sources::find_token(&sources, headers, &target) {
+        Ok(found) => found,
         Err(err) => return Decision::Deny(err),
     };
-    match authenticator::prepare(config, token, now_ms / 1_000) {
-        Ok(prepared) => with_keys(prepared, keys, false),
-        Err(err) => Decision::Deny(err),
+    let prepared =
+        match authenticator::prepare(config, candidates.as_deref(), &found.token, now_ms / 1_000) {
+            Ok(prepared) => prepared,
+            Err(err) => return Decision::Deny(err),
+        };
+    let accepted_here = config
+        .providers
+        .get(prepared.provider)
+        .is_some_and(|p| p.sources.contains(&found.source));
+    if !accepted_here {
+        return Decision::Deny(AuthError::new(
+            ErrorCode::InvalidToken,
+            "Token was presented where its issuer's tokens are not accepted",
+        ));
     }
+    let pending = Pending {
+        prepared,
+        rule,
+        source: found.source,
+        target,
+        edits,
+    };
+    with_keys(config, pending, keys, false)
+}
+
+/// The token sources of the candidate providers, in provider order, without repeats.
+fn token_sources(config: &Config, candidates: Option<&[usize]>) -> Vec<TokenSource> {
+    let mut out: Vec<TokenSource> = Vec::new();
+    for (index, provider) in config.providers.iter().enumerate() {
+        if candidates.is_some_and(|c| !c.contains(&index)) {
+            continue;
+        }
+        for source in &provider.sources {
+            if !out.contains(source) {
+                out.push(source.clone());
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(TokenSource::AuthorizationBearer);
+    }
+    out
 }
 
 /// Decides a paused request again, once keys may have arrived or its wait has run out.
 pub fn on_keys_changed(
-    prepared: Prepared,
+    config: &Config,
+    pending: Pending,
     keys: &mut dyn KeySource,
     wait_expired: bool,
 ) -> Decision {
-    with_keys(prepared, keys, wait_expired)
+    with_keys(config, pending, keys, wait_expired)
 }
 
-fn with_keys(prepared: Prepared, keys: &mut dyn KeySource, wait_expired: bool) -> Decision {
-    match keys.availability(prepared.provider) {
-        Availability::Ready(set) => match prepared.verify(&set) {
-            Ok(verified) => Decision::Allow(verified),
-            Err(err) => Decision::Deny(err),
-        },
-        Availability::Pending if !wait_expired => Decision::Wait(prepared),
+fn with_keys(
+    config: &Config,
+    pending: Pending,
+    keys: &mut dyn KeySource,
+    wait_expired: bool,
+) -> Decision {
+    match keys.availability(pending.prepared.provider) {
+        Availability::Ready(set) => {
+            let Pending {
+                prepared,
+                rule,
+                source,
+                target,
+                mut edits,
+            } = pending;
+            let payload = prepared.payload_b64().to_string();
+            let verified = match prepared.verify(&set) {
+                Ok(verified) => verified,
+                Err(err) => return Decision::Deny(err),
+            };
+            let Some(provider) = config.providers.get(verified.provider) else {
+                return Decision::Deny(keys_unavailable());
+            };
+            let grant = Grant {
+                provider: verified.provider,
+                claims: &verified.claims,
+                scope_claims: &provider.scope_claims,
+            };
+            if let Err(shortfall) = config.rule_requirement(rule).check(&grant) {
+                let mut err = AuthError::new(
+                    ErrorCode::InsufficientScope,
+                    "The token does not grant access to this resource",
+                );
+                if !shortfall.scopes.is_empty() {
+                    err.scope = Some(shortfall.scopes.join(" "));
+                }
+                return Decision::Deny(err);
+            }
+            edits.add_verified(provider, &verified.claims, &payload, &source, &target);
+            Decision::Allow(edits)
+        }
+        Availability::Pending if !wait_expired => Decision::Wait(Box::new(pending)),
         Availability::Pending | Availability::Unavailable => Decision::Deny(keys_unavailable()),
     }
 }
@@ -88,12 +217,39 @@ mod tests {
     const ISSUER: &str = "https://idp.example.test/";
     const AUDIENCE: &str = "https://api.example.test";
 
-    struct Headers(Option<Vec<u8>>);
+    /// Request headers: `:method` GET, `:path` /, plus the given ones.
+    struct Headers(Vec<(String, Vec<u8>)>);
+
+    impl Headers {
+        fn auth(authorization: Option<&str>) -> Self {
+            let mut headers = Self::request("GET", "/");
+            if let Some(value) = authorization {
+                headers
+                    .0
+                    .push(("authorization".into(), value.as_bytes().to_vec()));
+            }
+            headers
+        }
+
+        fn request(method: &str, path: &str) -> Self {
+            Self(vec![
+                (":method".into(), method.as_bytes().to_vec()),
+                (":path".into(), path.as_bytes().to_vec()),
+            ])
+        }
+
+        fn with(mut self, name: &str, value: &str) -> Self {
+            self.0.push((name.into(), value.as_bytes().to_vec()));
+            self
+        }
+    }
 
     impl RequestHeaders for Headers {
         fn header(&self, name: &str) -> Option<Vec<u8>> {
-            assert_eq!(name, "authorization");
-            self.0.clone()
+            self.0
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
         }
     }
 
@@ -138,8 +294,7 @@ mod tests {
     }
 
     fn decide(authorization: Option<&str>, keys: &mut Keys) -> Decision {
-        let headers = Headers(authorization.map(|v| v.as_bytes().to_vec()));
-        on_request_headers(&config(), &headers, keys, now_ms())
+        on_request_headers(&config(), &Headers::auth(authorization), keys, now_ms())
     }
 
     fn denied(authorization: Option<&str>) -> ErrorCode {
@@ -158,10 +313,8 @@ mod tests {
         for alg in [Alg::Rs256, Alg::Es384] {
             let header = bearer(&MintRequest::new(alg));
             match decide(Some(&header), &mut ready()) {
-                Decision::Allow(verified) => {
-                    assert_eq!(verified.provider, 0);
-                    assert_eq!(verified.claims["sub"], "user-1");
-                }
+                // Not forwarded by default: the credentials are removed before the upstream.
+                Decision::Allow(edits) => assert_eq!(edits.remove, vec!["authorization"]),
                 other => panic!("{alg}: {other:?}"),
             }
         }
@@ -229,19 +382,25 @@ mod tests {
     #[test]
     fn a_token_before_any_key_set_waits_then_times_out() {
         let header = bearer(&MintRequest::new(Alg::Rs256));
-        let prepared = match decide(Some(&header), &mut Keys(Availability::Pending)) {
-            Decision::Wait(prepared) => prepared,
+        let pending = match decide(Some(&header), &mut Keys(Availability::Pending)) {
+            Decision::Wait(pending) => *pending,
             other => panic!("expected a wait, got {other:?}"),
         };
+        let config = config();
         assert!(matches!(
-            on_keys_changed(prepared.clone(), &mut Keys(Availability::Pending), false),
+            on_keys_changed(
+                &config,
+                pending.clone(),
+                &mut Keys(Availability::Pending),
+                false
+            ),
             Decision::Wait(_)
         ));
         assert!(matches!(
-            on_keys_changed(prepared.clone(), &mut ready(), false),
+            on_keys_changed(&config, pending.clone(), &mut ready(), false),
             Decision::Allow(_)
         ));
-        match on_keys_changed(prepared, &mut Keys(Availability::Pending), true) {
+        match on_keys_changed(&config, pending, &mut Keys(Availability::Pending), true) {
             Decision::Deny(err) => assert_eq!(err.code, ErrorCode::JwksUnavailable),
             other => panic!("{other:?}"),
         }
@@ -268,10 +427,162 @@ mod tests {
                 panic!("keys consulted for a malformed token")
             }
         }
-        let headers = Headers(Some(b"Bearer a.b.c".to_vec()));
+        let headers = Headers::auth(Some("Bearer a.b.c"));
         assert!(matches!(
             on_request_headers(&config(), &headers, &mut NoKeys, now_ms()),
             Decision::Deny(_)
         ));
+    }
+
+    fn guide_config() -> Config {
+        let value = json!({
+            "providers": [{
+                "name": "idp",
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}},
+                "claim_to_headers": [
+                    {"claim_name": "sub", "header_name": "X-User"},
+                    {"claim_name": "org.id", "header_name": "x-org"}
+                ],
+                "forward_payload_header": "x-jwt-payload",
+                "from_params": ["access_token"]
+            }],
+            "rules": [
+                {"match": {"path": "/"}, "requires": {"public": {}}},
+                {"match": {"path_separated_prefix": "/admin"}, "requires": {"scopes": {"all_of": ["read:admin"]}}},
+                {"match": {"path_separated_prefix": "/user"}, "requires": {"token": {}}},
+                {"match": {"prefix": "/internal"}, "requires": {"deny": {}}}
+            ]
+        });
+        Config::parse(value.to_string().as_bytes()).unwrap()
+    }
+
+    fn run(config: &Config, headers: &Headers) -> Decision {
+        on_request_headers(config, headers, &mut ready(), now_ms())
+    }
+
+    fn code_of(decision: Decision) -> ErrorCode {
+        match decision {
+            Decision::Deny(err) => err.code,
+            other => panic!("expected a denial, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn public_routes_ignore_credentials_but_strip_owned_headers() {
+        let config = guide_config();
+        let headers = Headers::request("GET", "/").with("authorization", "Basic garbage");
+        match run(&config, &headers) {
+            Decision::Allow(edits) => {
+                assert_eq!(edits.remove, vec!["x-user", "x-org", "x-jwt-payload"]);
+                assert!(edits.set.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn scoped_route_authenticates_first_then_checks_scope() {
+        let config = guide_config();
+        let admin = Headers::request("GET", "/admin");
+        assert_eq!(
+            code_of(run(&config, &admin)),
+            ErrorCode::AuthorizationHeaderMissing
+        );
+        let bad = Headers::request("GET", "/admin").with("authorization", "Bearer x.y.z");
+        assert_eq!(code_of(run(&config, &bad)), ErrorCode::InvalidToken);
+        let plain = bearer(&MintRequest::new(Alg::Rs256).claim("scope", "read:admin2 READ:ADMIN"));
+        match run(
+            &config,
+            &Headers::request("GET", "/admin/x").with("authorization", &plain),
+        ) {
+            Decision::Deny(err) => {
+                assert_eq!(err.code, ErrorCode::InsufficientScope);
+                assert_eq!(err.scope.as_deref(), Some("read:admin"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let scoped = bearer(&MintRequest::new(Alg::Rs256).claim("scope", "openid read:admin"));
+        assert!(matches!(
+            run(
+                &config,
+                &Headers::request("GET", "/admin").with("authorization", &scoped)
+            ),
+            Decision::Allow(_)
+        ));
+    }
+
+    #[test]
+    fn path_tricks_meet_the_admin_rule() {
+        let config = guide_config();
+        let plain = bearer(&MintRequest::new(Alg::Es384));
+        for path in [
+            "/admin",
+            "/admin?x",
+            "/admin/",
+            "/%61dmin",
+            "//admin",
+            "/user/../admin",
+            "/user/%2e%2e/admin",
+        ] {
+            let headers = Headers::request("GET", path).with("authorization", &plain);
+            assert_eq!(
+                code_of(run(&config, &headers)),
+                ErrorCode::InsufficientScope,
+                "{path}"
+            );
+        }
+        // `/administrator` is not under `/admin`; no rule matches it, so the default denies.
+        let headers = Headers::request("GET", "/administrator").with("authorization", &plain);
+        assert_eq!(code_of(run(&config, &headers)), ErrorCode::AccessDenied);
+    }
+
+    #[test]
+    fn deny_rules_and_the_default() {
+        let config = guide_config();
+        let plain = bearer(&MintRequest::new(Alg::Es384));
+        let headers = Headers::request("GET", "/internal/x").with("authorization", &plain);
+        assert_eq!(code_of(run(&config, &headers)), ErrorCode::AccessDenied);
+        assert_eq!(
+            code_of(run(&config, &Headers::request("GET", "/elsewhere"))),
+            ErrorCode::AccessDenied
+        );
+    }
+
+    #[test]
+    fn verified_claims_reach_the_upstream_and_the_token_does_not() {
+        let config = guide_config();
+        let token = minter()
+            .mint(&MintRequest::new(Alg::Rs256).claim("org", json!({"id": 42})))
+            .unwrap();
+        let headers = Headers::request("GET", &format!("/user?a=1&access_token={token}&b=2"));
+        match run(&config, &headers) {
+            Decision::Allow(edits) => {
+                assert_eq!(edits.path.as_deref(), Some("/user?a=1&b=2"));
+                assert!(edits.set.contains(&("x-user".into(), "user-1".into())));
+                assert!(edits.set.contains(&("x-org".into(), "42".into())));
+                let payload = token.split('.').nth(1).unwrap();
+                assert!(edits
+                    .set
+                    .contains(&("x-jwt-payload".into(), payload.into())));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cors_preflight_passes_without_a_token() {
+        let config = guide_config();
+        let preflight = Headers::request("OPTIONS", "/admin")
+            .with("origin", "https://app.example.test")
+            .with("access-control-request-method", "POST");
+        assert!(matches!(run(&config, &preflight), Decision::Allow(_)));
+        // A bare OPTIONS is not a preflight.
+        let bare = Headers::request("OPTIONS", "/admin");
+        assert_eq!(
+            code_of(run(&config, &bare)),
+            ErrorCode::AuthorizationHeaderMissing
+        );
     }
 }

@@ -13,8 +13,12 @@ pub mod extract;
 pub mod flow;
 pub mod jwks;
 pub mod keystore;
+pub mod path;
+pub mod policy;
 pub mod signature;
+pub mod sources;
 pub mod token;
+pub mod upstream;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

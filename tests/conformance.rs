@@ -116,7 +116,7 @@ fn run(case: &Value, jwks: &str) -> Result<(), Result<ErrorCode, String>> {
     let config = Config::parse(config.to_string().as_bytes()).unwrap();
     let now = case["now"].as_u64().unwrap();
     let token = case["token"].as_str().unwrap();
-    let prepared = authenticator::prepare(&config, token, now).map_err(|e| Ok(e.code))?;
+    let prepared = authenticator::prepare(&config, None, token, now).map_err(|e| Ok(e.code))?;
     let keys = KeySet::parse(jwks.as_bytes()).map_err(|e| Err(format!("key set refused: {e}")))?;
     prepared
         .verify(&keys.keys)

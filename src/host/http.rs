@@ -3,6 +3,7 @@
 use super::shared::{now_ms, VmState, Waiter};
 use crate::error::{AuthError, ErrorReply};
 use crate::flow::{self, Decision, RequestHeaders};
+use crate::upstream::Edits;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
@@ -50,13 +51,40 @@ pub fn send_reply(reply: &ErrorReply) {
 /// Applies a final decision for the current effective context; true if the request may go on.
 pub fn apply(decision: Decision, realm: &str) -> bool {
     match decision {
-        Decision::Allow(_) => true,
+        Decision::Allow(edits) => {
+            apply_edits(&edits);
+            true
+        }
         Decision::Deny(err) => {
             deny(&err, realm);
             false
         }
         // Callers handle waiting before they get here; a late `Wait` is a timeout.
         Decision::Wait(_) => false,
+    }
+}
+
+/// Rewrites the request for the upstream. Envoy does not fail these calls on a live request;
+/// should it ever, the failure is logged.
+fn apply_edits(edits: &Edits) {
+    for name in &edits.remove {
+        if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name) {
+            log::warn!("could not remove request header {name}: {status:?}");
+        }
+    }
+    for (name, value) in &edits.set {
+        if let Err(status) =
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+        {
+            log::warn!("could not set request header {name}: {status:?}");
+        }
+    }
+    if let Some(path) = &edits.path {
+        if let Err(status) =
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path))
+        {
+            log::warn!("could not rewrite the request path: {status:?}");
+        }
     }
 }
 
@@ -84,11 +112,11 @@ impl HttpContext for Filter {
         let now = now_ms();
         let decision = flow::on_request_headers(&config, &HostHeaders, &mut vm.key_source(), now);
         match decision {
-            Decision::Wait(prepared) => {
+            Decision::Wait(pending) => {
                 vm.waiters.insert(
                     self.context_id,
                     Waiter {
-                        prepared,
+                        pending: *pending,
                         deadline_ms: now.saturating_add(config.key_wait_timeout_ms),
                     },
                 );

@@ -146,8 +146,8 @@ impl Root {
                     continue;
                 };
                 let expired = now >= waiter.deadline_ms;
-                let prepared = waiter.prepared.clone();
-                match flow::on_keys_changed(prepared, &mut vm.key_source(), expired) {
+                let pending = waiter.pending.clone();
+                match flow::on_keys_changed(&config, pending, &mut vm.key_source(), expired) {
                     Decision::Wait(_) => {}
                     decision => {
                         vm.waiters.remove(&id);

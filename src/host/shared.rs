@@ -1,7 +1,6 @@
 //! State one VM shares between its root context and its requests, and the host services the
 //! pure core reaches through traits (shared data, the clock, randomness).
 
-use crate::authenticator::Prepared;
 use crate::config::Config;
 use crate::flow::KeySource;
 use crate::keystore::{Availability, ProviderStore, SetError, SharedData, WorkerKeys};
@@ -15,8 +14,8 @@ use std::time::UNIX_EPOCH;
 
 /// A request paused until its provider's first key set arrives.
 pub struct Waiter {
-    /// The token, checked except for its signature.
-    pub prepared: Prepared,
+    /// The request's state, checked except for the signature.
+    pub pending: crate::flow::Pending,
     /// When the wait ends with a 503 (ms since the epoch).
     pub deadline_ms: u64,
 }

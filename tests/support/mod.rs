@@ -149,6 +149,8 @@ pub struct EnvoyOptions {
     pub wasm_path: Option<PathBuf>,
     /// Envoy's `--log-level`.
     pub log_level: String,
+    /// Turn Envoy's own path normalization off, so tests see the filter's alone.
+    pub raw_paths: bool,
 }
 
 impl Default for EnvoyOptions {
@@ -161,6 +163,7 @@ impl Default for EnvoyOptions {
             without_filter: false,
             wasm_path: None,
             log_level: "info".to_owned(),
+            raw_paths: false,
         }
     }
 }
@@ -263,9 +266,9 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm_path: &Path) -> Value {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "ingress",
                         "codec_type": "AUTO",
-                        "normalize_path": true,
-                        "merge_slashes": true,
-                        "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
+                        "normalize_path": !opts.raw_paths,
+                        "merge_slashes": !opts.raw_paths,
+                        "path_with_escaped_slashes_action": if opts.raw_paths { "KEEP_UNCHANGED" } else { "UNESCAPE_AND_REDIRECT" },
                         "route_config": {
                             "name": "local",
                             "virtual_hosts": [{

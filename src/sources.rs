@@ -1,0 +1,278 @@
+//! Where a provider's tokens may come from, and taking a token out of a request.
+//!
+//! A token always may come from `Authorization: Bearer`. A provider may add other headers with a
+//! prefix, query parameters and cookies (Envoy's `from_headers`, `from_params`, `from_cookies`);
+//! unlike Envoy, listing them does not switch the `Authorization` header off.
+
+use crate::error::{AuthError, ErrorCode};
+use crate::extract;
+use crate::flow::RequestHeaders;
+
+/// One place a token can be presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>` (RFC 6750 section 2.1).
+    AuthorizationBearer,
+    /// A header (lower-case name) whose value is `prefix` followed by the token.
+    Header {
+        /// Lower-case header name.
+        name: String,
+        /// Text before the token, compared case-insensitively; may be empty.
+        prefix: String,
+    },
+    /// A query parameter.
+    Param(String),
+    /// A cookie.
+    Cookie(String),
+}
+
+/// A token and where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundToken {
+    /// The token text.
+    pub token: String,
+    /// Its source.
+    pub source: TokenSource,
+}
+
+fn malformed(description: &'static str) -> AuthError {
+    AuthError::new(ErrorCode::InvalidHeader, description)
+}
+
+/// Takes the token from the first source (in order) that is present in the request.
+///
+/// A present but malformed source is an error even if a later source holds a token: the client
+/// tried, and guessing which credential it meant is not the filter's job.
+pub fn find_token(
+    sources: &[TokenSource],
+    headers: &dyn RequestHeaders,
+    target: &str,
+) -> Result<FoundToken, AuthError> {
+    for source in sources {
+        let token = match source {
+            TokenSource::AuthorizationBearer => match headers.header("authorization") {
+                None => continue,
+                Some(value) => extract::bearer_token(Some(&value))?.to_string(),
+            },
+            TokenSource::Header { name, prefix } => match headers.header(name) {
+                None => continue,
+                Some(value) => from_prefixed_header(&value, prefix)?,
+            },
+            TokenSource::Param(name) => match query_param(target, name) {
+                None => continue,
+                Some(value) => value,
+            },
+            TokenSource::Cookie(name) => {
+                match headers.header("cookie").and_then(|c| cookie(&c, name)) {
+                    None => continue,
+                    Some(value) => value,
+                }
+            }
+        };
+        if token.is_empty() {
+            return Err(malformed("The token is empty"));
+        }
+        return Ok(FoundToken {
+            token,
+            source: source.clone(),
+        });
+    }
+    Err(AuthError::missing())
+}
+
+fn from_prefixed_header(value: &[u8], prefix: &str) -> Result<String, AuthError> {
+    let text = std::str::from_utf8(value)
+        .ok()
+        .filter(|v| v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+        .ok_or(malformed(
+            "Token header contains characters that are not allowed",
+        ))?
+        .trim_matches([' ', '\t']);
+    let head = text
+        .get(..prefix.len())
+        .filter(|h| h.eq_ignore_ascii_case(prefix));
+    let rest = match head {
+        Some(_) => text.get(prefix.len()..).unwrap_or_default(),
+        None => {
+            return Err(malformed(
+                "Token header does not start with the expected prefix",
+            ))
+        }
+    };
+    let token = rest.trim_matches([' ', '\t']);
+    if token.contains([' ', '\t', ',']) {
+        return Err(malformed("Token header must carry exactly one token"));
+    }
+    Ok(token.to_string())
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        if byte == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(if byte == b'+' { b' ' } else { byte });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn query(target: &str) -> Option<&str> {
+    let start = target.find('?')?;
+    let rest = target.get(start + 1..)?;
+    Some(rest.split('#').next().unwrap_or(rest))
+}
+
+/// The first value of query parameter `name`, percent-decoded.
+pub fn query_param(target: &str, name: &str) -> Option<String> {
+    query(target)?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key)? == name)
+            .then(|| percent_decode(value))
+            .flatten()
+    })
+}
+
+/// `target` without any occurrence of query parameter `name` (so the token never reaches the
+/// upstream or its access log).
+pub fn without_query_param(target: &str, name: &str) -> String {
+    let Some(start) = target.find('?') else {
+        return target.to_string();
+    };
+    let (path, rest) = target.split_at(start);
+    let rest = rest.get(1..).unwrap_or_default();
+    let (query, fragment) = match rest.find('#') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            !pair.is_empty() && percent_decode(key).as_deref() != Some(name)
+        })
+        .collect();
+    if kept.is_empty() {
+        format!("{path}{fragment}")
+    } else {
+        format!("{path}?{}{fragment}", kept.join("&"))
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header (RFC 6265 section 4.2).
+fn cookie(header: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(header).ok()?;
+    text.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name).then(|| value.trim_matches('"').to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Headers(HashMap<&'static str, &'static [u8]>);
+
+    impl RequestHeaders for Headers {
+        fn header(&self, name: &str) -> Option<Vec<u8>> {
+            self.0.get(name).map(|v| v.to_vec())
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static [u8])]) -> Headers {
+        Headers(pairs.iter().copied().collect())
+    }
+
+    fn all_sources() -> Vec<TokenSource> {
+        vec![
+            TokenSource::AuthorizationBearer,
+            TokenSource::Header {
+                name: "x-token".into(),
+                prefix: "Token ".into(),
+            },
+            TokenSource::Param("access_token".into()),
+            TokenSource::Cookie("session".into()),
+        ]
+    }
+
+    #[test]
+    fn first_present_source_wins() {
+        let h = headers(&[
+            ("authorization", b"Bearer a.b.c"),
+            ("x-token", b"Token d.e.f"),
+        ]);
+        let found = find_token(&all_sources(), &h, "/").unwrap();
+        assert_eq!(found.token, "a.b.c");
+        assert_eq!(found.source, TokenSource::AuthorizationBearer);
+        let h = headers(&[("x-token", b"token d.e.f")]);
+        assert_eq!(find_token(&all_sources(), &h, "/").unwrap().token, "d.e.f");
+    }
+
+    #[test]
+    fn params_and_cookies() {
+        let h = headers(&[]);
+        let found = find_token(&all_sources(), &h, "/x?a=1&access_token=t.o.k&b=2").unwrap();
+        assert_eq!(found.token, "t.o.k");
+        assert_eq!(found.source, TokenSource::Param("access_token".into()));
+        let h = headers(&[("cookie", b"theme=dark; session=c.o.k; x=y")]);
+        let found = find_token(&all_sources(), &h, "/").unwrap();
+        assert_eq!(found.token, "c.o.k");
+    }
+
+    #[test]
+    fn nothing_present_is_missing() {
+        let err = find_token(&all_sources(), &headers(&[]), "/x?other=1").unwrap_err();
+        assert_eq!(err.code, ErrorCode::AuthorizationHeaderMissing);
+        // Only configured sources count.
+        let h = headers(&[("x-token", b"Token d.e.f")]);
+        let err =
+            find_token(&[TokenSource::AuthorizationBearer], &h, "/?access_token=x").unwrap_err();
+        assert_eq!(err.code, ErrorCode::AuthorizationHeaderMissing);
+    }
+
+    #[test]
+    fn malformed_sources_are_invalid_header() {
+        for value in [&b"Bearer d.e.f"[..], b"Token a b", b"Token \xff", b"Token "] {
+            let h = Headers([("x-token", value)].into_iter().collect());
+            let sources = [TokenSource::Header {
+                name: "x-token".into(),
+                prefix: "Token ".into(),
+            }];
+            assert_eq!(
+                find_token(&sources, &h, "/").unwrap_err().code,
+                ErrorCode::InvalidHeader,
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_param_is_removed_from_the_target() {
+        assert_eq!(
+            without_query_param("/x?access_token=t&b=2", "access_token"),
+            "/x?b=2"
+        );
+        assert_eq!(
+            without_query_param("/x?a=1&access_token=t", "access_token"),
+            "/x?a=1"
+        );
+        assert_eq!(
+            without_query_param("/x?access_token=t", "access_token"),
+            "/x"
+        );
+        assert_eq!(
+            without_query_param("/x?access%5Ftoken=t&c", "access_token"),
+            "/x?c"
+        );
+        assert_eq!(without_query_param("/x", "access_token"), "/x");
+        assert_eq!(without_query_param("/x?a=1#f", "access_token"), "/x?a=1#f");
+    }
+}

@@ -1,0 +1,106 @@
+//! What the upstream sees of an authenticated request: claim headers, the payload header, and
+//! no credentials unless forwarding is on.
+
+use crate::config::{Config, Provider};
+use crate::policy::claim;
+use crate::sources::{self, TokenSource};
+use serde_json::{Map, Value};
+
+/// Changes to the request before it continues upstream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Edits {
+    /// Headers to remove (lower-case).
+    pub remove: Vec<String>,
+    /// Headers to set, after removal.
+    pub set: Vec<(String, String)>,
+    /// A replacement `:path` (a token taken from the query is cut out of it).
+    pub path: Option<String>,
+}
+
+impl Edits {
+    /// Removal of every header the filter owns, so a client can never forge one.
+    pub fn strip_owned(config: &Config) -> Self {
+        Self {
+            remove: config.owned_headers.clone(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds what a verified token from `provider` contributes.
+    pub fn add_verified(
+        &mut self,
+        provider: &Provider,
+        claims: &Map<String, Value>,
+        payload_b64: &str,
+        source: &TokenSource,
+        target: &str,
+    ) {
+        for mapping in &provider.claim_to_headers {
+            if let Some(value) = claim(claims, &mapping.claim_name).and_then(render) {
+                self.set.push((mapping.header_name.clone(), value));
+            }
+        }
+        if let Some(name) = &provider.forward_payload_header {
+            self.set.push((name.clone(), payload_b64.to_string()));
+        }
+        if !provider.forward {
+            match source {
+                TokenSource::AuthorizationBearer => self.remove.push("authorization".into()),
+                TokenSource::Header { name, .. } => self.remove.push(name.clone()),
+                TokenSource::Param(name) => {
+                    self.path = Some(sources::without_query_param(target, name))
+                }
+                // Cookies are left alone: rewriting the Cookie header would drop the token and
+                // could break unrelated cookies; documented in the README.
+                TokenSource::Cookie(_) => {}
+            }
+        }
+    }
+}
+
+/// Renders a claim as a header value: strings as they are, numbers and booleans as JSON, arrays
+/// as their rendered elements joined by `,`, objects as compact JSON. `None` for values a header
+/// cannot carry (control characters) or an empty array.
+pub fn render(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(_) | Value::Bool(_) | Value::Object(_) => value.to_string(),
+        Value::Null => return None,
+        Value::Array(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            if parts.is_empty() {
+                return None;
+            }
+            parts.join(",")
+        }
+    };
+    if text.chars().any(char::is_control) {
+        return None;
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rendering() {
+        assert_eq!(render(&json!("admin")).unwrap(), "admin");
+        assert_eq!(render(&json!(42)).unwrap(), "42");
+        assert_eq!(render(&json!(1.5)).unwrap(), "1.5");
+        assert_eq!(render(&json!(true)).unwrap(), "true");
+        assert_eq!(render(&json!(["a", "b", 3])).unwrap(), "a,b,3");
+        assert_eq!(render(&json!({"k": "v"})).unwrap(), "{\"k\":\"v\"}");
+        assert_eq!(render(&json!([])), None);
+        assert_eq!(render(&json!(null)), None);
+        assert_eq!(render(&json!("a\r\nx-evil: 1")), None);
+    }
+}

@@ -1,0 +1,367 @@
+//! Route policy end to end in a real Envoy: the Auth0, Logto and Curity guides' setups, path and
+//! scope tricks, claims forwarded to the upstream, token sources, several providers, CORS.
+
+// Test code: panicking on a broken expectation is the point.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{EnvoyOptions, IdpOptions, Response, Testbed};
+use testbed::idp::IdpServer;
+use testbed::mint::{Alg, MintRequest};
+
+const REALM: &str = "policy";
+const LOGTO_ISSUER: &str = "https://tenant.logto.example.test/oidc";
+
+fn jwks_uri(idp: &IdpServer) -> String {
+    format!("http://127.0.0.1:{}/.well-known/jwks.json", idp.port())
+}
+
+/// Two providers sharing the mock's keys: "auth0" (the mock's issuer, RS256, Auth0's
+/// `permissions`) and "logto" (issuer ending in /oidc, ES384 only), with the guides' routes.
+fn guides_config(idp: &IdpServer) -> Value {
+    json!({
+        "realm": REALM,
+        "providers": [
+            {
+                "name": "auth0",
+                "issuer": idp.issuer(),
+                "audiences": [idp.audience()],
+                "remote_jwks": {"http_uri": {"uri": jwks_uri(idp), "cluster": "idp", "timeout": "2s"}},
+                "algorithms": ["RS256"],
+                "claim_to_headers": [
+                    {"claim_name": "sub", "header_name": "x-user-id"},
+                    {"claim_name": "role", "header_name": "x-role"},
+                    {"claim_name": "scope", "header_name": "x-scope"},
+                    {"claim_name": "org.id", "header_name": "x-org-id"},
+                    {"claim_name": "permissions", "header_name": "x-permissions"}
+                ],
+                "forward_payload_header": "x-jwt-payload",
+                "from_params": ["access_token"],
+                "from_cookies": ["session"],
+                "from_headers": [{"name": "x-api-token", "value_prefix": "Token "}]
+            },
+            {
+                "name": "logto",
+                "issuer": LOGTO_ISSUER,
+                "audiences": ["https://api.logto.example.test"],
+                "remote_jwks": {"http_uri": {"uri": jwks_uri(idp), "cluster": "idp", "timeout": "2s"}},
+                "algorithms": ["ES384"],
+                "claim_to_headers": [{"claim_name": "sub", "header_name": "x-logto-sub"}],
+                "forward": true
+            }
+        ],
+        "rules": [
+            {"match": {"path": "/"}, "requires": {"public": {}}},
+            {"match": {"path_separated_prefix": "/admin"}, "requires": {"all": [
+                {"token": {"providers": ["auth0"]}},
+                {"scopes": {"all_of": ["read:admin"]}}
+            ]}},
+            {"match": {"path_separated_prefix": "/user"}, "requires": {"token": {"providers": ["auth0"]}}},
+            {"match": {"path_separated_prefix": "/logto"}, "requires": {"token": {"providers": ["logto"]}}},
+            {"match": {"path_separated_prefix": "/editors", "methods": ["GET"]}, "requires": {"any": [
+                {"claim": {"name": "role", "equals": "admin"}},
+                {"claim": {"name": "groups", "contains": "editors"}}
+            ]}},
+            {"match": {"prefix": "/internal"}, "requires": {"deny": {}}}
+        ]
+    })
+}
+
+fn start(raw_paths: bool) -> Testbed {
+    Testbed::start_with(
+        IdpOptions::default(),
+        |opts: &mut EnvoyOptions| opts.raw_paths = raw_paths,
+        guides_config,
+    )
+}
+
+fn auth0_token(tb: &Testbed, claims: Value) -> String {
+    let mut request = MintRequest::new(Alg::Rs256);
+    for (name, value) in claims.as_object().unwrap() {
+        request = request.claim(name, value.clone());
+    }
+    tb.mint(&request)
+}
+
+fn logto_token(tb: &Testbed) -> String {
+    tb.mint(&MintRequest {
+        typ: Some("at+jwt".into()),
+        ..MintRequest::new(Alg::Es384)
+            .claim("iss", LOGTO_ISSUER)
+            .claim("aud", "https://api.logto.example.test")
+            .claim("sub", "logto-user")
+    })
+}
+
+fn bearer(token: &str) -> Vec<u8> {
+    format!("Bearer {token}").into_bytes()
+}
+
+fn code(response: &Response) -> String {
+    response.json()["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn assert_code(response: &Response, status: u16, expected: &str) {
+    assert_eq!(response.status, status, "{}", response.text());
+    assert_eq!(code(response), expected, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/json"));
+}
+
+fn upstream_headers(response: &Response) -> Value {
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()["headers"].clone()
+}
+
+#[test]
+fn auth0_guide_public_user_and_scoped_admin() {
+    let tb = start(false);
+    let forged: &[(&str, &[u8])] = &[
+        ("x-user-id", b"forged"),
+        ("x-jwt-payload", b"forged"),
+        ("x-role", b"admin"),
+    ];
+
+    // Public: no token needed, credentials ignored, forged identity headers still removed.
+    let r = tb.get("/", forged);
+    let headers = upstream_headers(&r);
+    assert!(headers.get("x-user-id").is_none(), "{headers}");
+    assert!(headers.get("x-role").is_none(), "{headers}");
+    let r = tb.get("/", &[("authorization", b"Basic garbage")]);
+    assert_eq!(r.status, 200);
+
+    // Any signed-in user.
+    assert_code(&tb.get("/user", &[]), 401, "authorization_header_missing");
+    let token = auth0_token(
+        &tb,
+        json!({"role": "member", "org": {"id": 7}, "permissions": ["read:a", "write:b"]}),
+    );
+    let mut with_token = forged.to_vec();
+    let auth = bearer(&token);
+    with_token.push(("authorization", &auth));
+    let headers = upstream_headers(&tb.get("/user/profile", &with_token));
+    assert_eq!(headers["x-user-id"], "user-1");
+    assert_eq!(headers["x-role"], "member");
+    assert_eq!(headers["x-org-id"], "7");
+    assert_eq!(headers["x-permissions"], "read:a,write:b");
+    assert_eq!(headers["x-jwt-payload"], token.split('.').nth(1).unwrap());
+    assert!(
+        headers.get("authorization").is_none(),
+        "forward is off: {headers}"
+    );
+
+    // A permission: authentication first (401), then the scope (403).
+    assert_code(&tb.get("/admin", &[]), 401, "authorization_header_missing");
+    assert_code(
+        &tb.get_with_token("/admin", "bad.token.here"),
+        401,
+        "invalid_token",
+    );
+    let r = tb.get_with_token("/admin", &token);
+    assert_code(&r, 403, "insufficient_scope");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(format!(
+            "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", error_description=\"The token does not grant access to this resource\", scope=\"read:admin\""
+        ).as_str())
+    );
+    for near_miss in [
+        json!({"scope": "read:admin2"}),
+        json!({"scope": "read"}),
+        json!({"scope": "READ:ADMIN"}),
+        json!({"scope": "read:admin2 read admin"}),
+        json!({"permissions": ["read:admin2", "READ:ADMIN"]}),
+        json!({"scp": "read: admin"}),
+    ] {
+        let r = tb.get_with_token("/admin", &auth0_token(&tb, near_miss.clone()));
+        assert_code(&r, 403, "insufficient_scope");
+        let _ = near_miss;
+    }
+    for granted in [
+        json!({"scope": "openid read:admin"}),
+        json!({"scp": ["read:admin"]}),
+        json!({"permissions": ["read:admin"]}),
+    ] {
+        let r = tb.get_with_token("/admin/users", &auth0_token(&tb, granted.clone()));
+        assert_eq!(r.status, 200, "{granted}: {}", r.text());
+    }
+
+    // No rule matches: denied by default. An explicit deny rule too.
+    assert_code(
+        &tb.get_with_token("/administrator", &token),
+        403,
+        "access_denied",
+    );
+    assert_code(
+        &tb.get_with_token("/internal/metrics", &token),
+        403,
+        "access_denied",
+    );
+}
+
+#[test]
+fn path_tricks_meet_the_admin_rule_in_the_filter_alone() {
+    // Envoy's normalization off: the filter's own path handling must catch every trick.
+    let tb = start(true);
+    let token = auth0_token(&tb, json!({}));
+    for path in [
+        "/admin",
+        "/admin?x",
+        "/admin/",
+        "/%61dmin",
+        "//admin",
+        "/user/../admin",
+        "/user/%2e%2e/admin",
+        "/./admin",
+    ] {
+        let r = tb.get_with_token(path, &token);
+        assert_code(&r, 403, "insufficient_scope");
+    }
+    let scoped = auth0_token(&tb, json!({"scope": "read:admin"}));
+    assert_eq!(tb.get_with_token("//admin", &scoped).status, 200);
+}
+
+#[test]
+fn path_tricks_with_envoy_normalization_on() {
+    let tb = start(false);
+    let token = auth0_token(&tb, json!({}));
+    for path in [
+        "/admin?x",
+        "/admin/",
+        "/%61dmin",
+        "//admin",
+        "/user/../admin",
+    ] {
+        let r = tb.get_with_token(path, &token);
+        assert_code(&r, 403, "insufficient_scope");
+    }
+}
+
+#[test]
+fn logto_guide_es384_issuer_with_oidc_and_at_jwt() {
+    let tb = start(false);
+    let token = logto_token(&tb);
+    let r = tb.get_with_token("/logto/items", &token);
+    let headers = upstream_headers(&r);
+    assert_eq!(headers["x-logto-sub"], "logto-user");
+    // This provider forwards the token.
+    assert_eq!(headers["authorization"], format!("Bearer {token}"));
+
+    // Several providers: a route names which it accepts.
+    let auth0 = auth0_token(&tb, json!({}));
+    assert_code(
+        &tb.get_with_token("/logto/items", &auth0),
+        401,
+        "invalid_claims",
+    );
+    assert_code(&tb.get_with_token("/user", &token), 401, "invalid_claims");
+    // An issuer no provider has, on a route that accepts several: invalid_token.
+    let stranger = auth0_token(
+        &tb,
+        json!({"iss": "https://unknown.example.test/", "role": "admin"}),
+    );
+    assert_code(
+        &tb.get_with_token("/editors", &stranger),
+        401,
+        "invalid_token",
+    );
+    // RS256 is not on logto's allowlist.
+    let rs = tb.mint(
+        &MintRequest::new(Alg::Rs256)
+            .claim("iss", LOGTO_ISSUER)
+            .claim("aud", "https://api.logto.example.test"),
+    );
+    assert_code(&tb.get_with_token("/logto", &rs), 401, "invalid_token");
+}
+
+#[test]
+fn curity_guide_claim_conditions() {
+    let tb = start(false);
+    let admin = auth0_token(&tb, json!({"role": "admin"}));
+    let editor = auth0_token(
+        &tb,
+        json!({"role": "member", "groups": ["readers", "editors"]}),
+    );
+    let reader = auth0_token(&tb, json!({"role": "member", "groups": ["readers"]}));
+    assert_eq!(tb.get_with_token("/editors", &admin).status, 200);
+    assert_eq!(tb.get_with_token("/editors", &editor).status, 200);
+    assert_code(
+        &tb.get_with_token("/editors", &reader),
+        403,
+        "insufficient_scope",
+    );
+    // The rule is for GET only; POST matches no rule.
+    let auth = bearer(&admin);
+    let r = tb
+        .envoy
+        .request("POST", "/editors", &[("authorization", &auth)]);
+    assert_code(&r, 403, "access_denied");
+}
+
+#[test]
+fn other_token_sources() {
+    let tb = start(false);
+    let token = auth0_token(&tb, json!({}));
+    // Query parameter: accepted, then removed before the upstream.
+    let r = tb.get(&format!("/user?a=1&access_token={token}&b=2"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["path"], "/user?a=1&b=2");
+    // Cookie.
+    let cookie = format!("theme=dark; session={token}");
+    assert_eq!(
+        tb.get("/user", &[("cookie", cookie.as_bytes())]).status,
+        200
+    );
+    // Another header with a prefix: accepted, then removed.
+    let header = format!("Token {token}");
+    let headers = upstream_headers(&tb.get("/user", &[("x-api-token", header.as_bytes())]));
+    assert!(headers.get("x-api-token").is_none());
+    assert_code(
+        &tb.get("/user", &[("x-api-token", b"Bearer x")]),
+        401,
+        "invalid_header",
+    );
+    // Logto's tokens are only accepted from the Authorization header: on a Logto-only route
+    // the parameter is not even looked at, and where both providers count it is refused.
+    let logto = logto_token(&tb);
+    assert_code(
+        &tb.get(&format!("/logto?access_token={logto}"), &[]),
+        401,
+        "authorization_header_missing",
+    );
+    let r = tb.get(&format!("/editors?access_token={logto}"), &[]);
+    assert_code(&r, 401, "invalid_token");
+    assert_eq!(
+        r.json()["description"],
+        "Token was presented where its issuer's tokens are not accepted"
+    );
+}
+
+#[test]
+fn cors_preflight_passes_without_a_token() {
+    let tb = start(false);
+    let r = tb.envoy.request(
+        "OPTIONS",
+        "/admin",
+        &[
+            ("origin", b"https://app.example.test"),
+            ("access-control-request-method", b"POST"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["method"], "OPTIONS");
+    assert_code(
+        &tb.envoy.request("OPTIONS", "/admin", &[]),
+        401,
+        "authorization_header_missing",
+    );
+}
