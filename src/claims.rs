@@ -7,7 +7,8 @@ use crate::error::{AuthError, ErrorCode};
 use serde_json::{Map, Value};
 
 /// Latest NumericDate accepted: 9999-12-31T23:59:59Z. Later values are refused as malformed
-/// rather than compared, so no arithmetic on them can overflow.
+/// rather than compared, so no arithmetic on them can overflow; the host clock (proxy-wasm's
+/// `u64` nanoseconds) ends in 2554, so no real `exp` is cut short by this bound.
 pub const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
 /// What a provider demands of a token's claims.
@@ -44,7 +45,13 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, 
     }
 }
 
-/// Checks `exp`, `nbf`, `iat`, `iss` and `aud` at time `now` (seconds since the epoch).
+/// Checks `exp`, `nbf`, `iat`, `iss`, `sub`, `jti` and `aud` at time `now` (seconds since the
+/// epoch).
+///
+/// Types are strict: the three times are JSON numbers within `0..=`[`MAX_NUMERIC_DATE`] (a
+/// string, `null`, a boolean or a negative number is refused, and JSON has no NaN or infinity),
+/// `iss`, `sub` and `jti` are strings, `aud` a string or an array of strings. Comparisons happen in
+/// `f64` between bounded values, so nothing here can overflow.
 ///
 /// `exp` is checked first so an expired token reads `token_expired` whatever else is wrong with
 /// it, as in Envoy's verifier.
@@ -75,24 +82,31 @@ pub fn check(
         Some(_) => return Err(invalid("Token issuer is not a string")),
         None => return Err(invalid("Token has no issuer")),
     }
+    for name in ["sub", "jti"] {
+        if claims.get(name).is_some_and(|value| !value.is_string()) {
+            return Err(invalid("A registered claim is not a string"));
+        }
+    }
+    // `aud` is a string or an array of strings (RFC 7519 section 4.1.3) even when it is not
+    // checked, so a malformed one never passes on to whatever reads the claims next.
+    let audience: Vec<&str> = match claims.get("aud") {
+        None => Vec::new(),
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<Vec<&str>>>()
+            .ok_or_else(|| invalid("Token audience is not a string"))?,
+        Some(_) => return Err(invalid("Token audience is not a string")),
+    };
     if !rules.audiences.is_empty() {
-        let accepted = |aud: &str| rules.audiences.iter().any(|a| a == aud);
-        let ok = match claims.get("aud") {
-            Some(Value::String(aud)) => accepted(aud),
-            Some(Value::Array(items)) => {
-                let mut any = false;
-                for item in items {
-                    match item {
-                        Value::String(aud) => any |= accepted(aud),
-                        _ => return Err(invalid("Token audience is not a string")),
-                    }
-                }
-                any
-            }
-            Some(_) => return Err(invalid("Token audience is not a string")),
-            None => return Err(invalid("Token has no audience")),
-        };
-        if !ok {
+        if !claims.contains_key("aud") {
+            return Err(invalid("Token has no audience"));
+        }
+        if !audience
+            .iter()
+            .any(|aud| rules.audiences.iter().any(|a| a == aud))
+        {
             return Err(invalid("Token audience is not accepted"));
         }
     }
@@ -174,6 +188,22 @@ mod tests {
             json!({"iss": 7, "aud": "api", "exp": NOW + 10}),
             json!({"iss": "https://idp/", "aud": 7, "exp": NOW + 10}),
             json!({"iss": "https://idp/", "aud": ["api", 7], "exp": NOW + 10}),
+            json!({"iss": "https://idp/", "aud": ["api", null], "exp": NOW + 10}),
+            json!({"iss": "https://idp/", "aud": ["api", ["api"]], "exp": NOW + 10}),
+            json!({"iss": "https://idp/", "aud": {"api": true}, "exp": NOW + 10}),
+            json!({"iss": "https://idp/", "aud": null, "exp": NOW + 10}),
+            json!({"iss": ["https://idp/"], "aud": "api", "exp": NOW + 10}),
+            json!({"iss": null, "aud": "api", "exp": NOW + 10}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": [NOW + 10]}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": {"t": NOW + 10}}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": NOW + 10, "nbf": "0"}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": NOW + 10, "iat": -0.5}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": NOW + 10, "iat": 253_402_300_800_u64}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": u64::MAX}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": i64::MIN}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": f64::MAX}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": NOW + 10, "sub": 1}),
+            json!({"iss": "https://idp/", "aud": "api", "exp": NOW + 10, "jti": null}),
         ] {
             assert_eq!(code(claims.clone()), ErrorCode::InvalidClaims, "{claims}");
         }
@@ -194,8 +224,39 @@ mod tests {
     }
 
     #[test]
-    fn empty_audience_list_skips_the_check() {
-        let claims = json!({"iss": "https://idp/", "exp": NOW + 10});
-        check(claims.as_object().unwrap(), &rules(&[]), NOW).unwrap();
+    fn empty_audience_list_skips_the_check_but_not_the_type() {
+        for claims in [
+            json!({"iss": "https://idp/", "exp": NOW + 10}),
+            json!({"iss": "https://idp/", "exp": NOW + 10, "aud": "x"}),
+            json!({"iss": "https://idp/", "exp": NOW + 10, "aud": []}),
+        ] {
+            check(claims.as_object().unwrap(), &rules(&[]), NOW).unwrap();
+        }
+        for claims in [
+            json!({"iss": "https://idp/", "exp": NOW + 10, "aud": 1}),
+            json!({"iss": "https://idp/", "exp": NOW + 10, "aud": [1]}),
+        ] {
+            let err = check(claims.as_object().unwrap(), &rules(&[]), NOW).unwrap_err();
+            assert_eq!(err.description, "Token audience is not a string");
+        }
+    }
+
+    #[test]
+    fn time_claims_at_the_edges() {
+        // The largest accepted NumericDate, fractional times, and zero.
+        run(json!({"iss": "https://idp/", "aud": "api", "exp": MAX_NUMERIC_DATE})).unwrap();
+        run(json!({"iss": "https://idp/", "aud": "api", "exp": NOW + 10, "nbf": 0, "iat": 0.0}))
+            .unwrap();
+        run(json!({"iss": "https://idp/", "aud": "api", "exp": NOW + 10, "iat": -0.0})).unwrap();
+        // Extreme clocks and skews cannot overflow either.
+        let audiences = vec!["api".to_string()];
+        let mut wide = rules(&audiences);
+        wide.clock_skew_seconds = u64::MAX;
+        let claims =
+            json!({"iss": "https://idp/", "aud": "api", "exp": 0, "nbf": MAX_NUMERIC_DATE});
+        check(claims.as_object().unwrap(), &wide, u64::MAX).unwrap();
+        let claims = json!({"iss": "https://idp/", "aud": "api", "exp": MAX_NUMERIC_DATE});
+        check(claims.as_object().unwrap(), &rules(&audiences), u64::MAX).unwrap_err();
+        check(claims.as_object().unwrap(), &rules(&audiences), 0).unwrap();
     }
 }

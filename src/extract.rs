@@ -1,16 +1,33 @@
 //! Finding the bearer token in a request.
 //!
 //! Header values arrive as raw bytes: a value that is not ASCII is refused as `invalid_header`
-//! rather than decoded, so no byte sequence a client sends can trap the VM.
+//! rather than decoded, so no byte sequence a client sends can trap the VM. A value longer than
+//! [`Limits::max_authorization_bytes`] is refused before it is even scanned.
 
 use crate::error::{AuthError, ErrorCode};
+use crate::token::Limits;
+
+/// Takes the token out of an `Authorization` value (`None` when the header is absent), with the
+/// default [`Limits`].
+pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, AuthError> {
+    bearer_token_with(authorization, &Limits::default())
+}
 
 /// Takes the token out of an `Authorization` value (`None` when the header is absent).
 ///
 /// The scheme is compared case-insensitively (RFC 7235 section 2.1); exactly one token must
-/// follow it, separated by spaces.
-pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, AuthError> {
+/// follow it, separated by spaces or tabs. Only visible ASCII, spaces and tabs are accepted.
+pub fn bearer_token_with<'a>(
+    authorization: Option<&'a [u8]>,
+    limits: &Limits,
+) -> Result<&'a str, AuthError> {
     let raw = authorization.ok_or_else(AuthError::missing)?;
+    if raw.len() > limits.max_authorization_bytes {
+        return Err(AuthError::new(
+            ErrorCode::InvalidHeader,
+            "Authorization header is too large",
+        ));
+    }
     let value = std::str::from_utf8(raw)
         .ok()
         .filter(|v| v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
@@ -107,5 +124,100 @@ mod tests {
         assert_eq!(code(b"Bearer \xff\xfe"), ErrorCode::InvalidHeader);
         assert_eq!(code("Bearer tökén".as_bytes()), ErrorCode::InvalidHeader);
         assert_eq!(code(b"Bearer a\x00b"), ErrorCode::InvalidHeader);
+    }
+
+    fn description(value: &[u8]) -> &'static str {
+        bearer_token(Some(value)).unwrap_err().description
+    }
+
+    /// Everything a client can put in the header, each refused with `invalid_header` (or, for a
+    /// foreign scheme, without RFC 6750's error) and never a panic.
+    #[test]
+    fn hostile_header_values() {
+        const NOT_ALLOWED: &str = "Authorization header contains characters that are not allowed";
+        let mut every_byte = b"Bearer ".to_vec();
+        every_byte.extend(0_u8..=255);
+        for value in [
+            &b"\xff"[..],
+            b"\x80",
+            b"Bearer \xc3\x28",         // invalid UTF-8
+            b"Bearer \xed\xa0\x80",     // an encoded surrogate
+            b"Bearer \xf4\x90\x80\x80", // beyond U+10FFFF
+            b"Bearer \xc0\xae",         // overlong
+            b"Bearer a\rb",
+            b"Bearer a\nb",
+            b"Bearer a\x7fb",
+            b"Bearer a\x1bb",
+            b"\x00",
+            "Bearer\u{a0}abc".as_bytes(), // a non-breaking space is no separator
+            "Bearer abc\u{2028}".as_bytes(),
+            &every_byte,
+        ] {
+            assert_eq!(description(value), NOT_ALLOWED, "{value:?}");
+        }
+        for value in [
+            &b"Bearer a,b"[..],
+            b"Bearer ,",
+            b"Bearer a\tb",
+            b"Bearer a  b c",
+        ] {
+            assert_eq!(
+                description(value),
+                "Authorization header must carry exactly one token",
+                "{value:?}"
+            );
+        }
+        // Schemes that merely start like Bearer are foreign.
+        for value in [
+            &b"Bearerx abc"[..],
+            b"Bear abc",
+            b"Bearer-abc",
+            b"Token abc",
+            b"\tabc",
+        ] {
+            let err = bearer_token(Some(value)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidHeader, "{value:?}");
+            assert!(!err.bearer_attempted, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn header_size_is_limited_before_scanning() {
+        let limits = Limits::default();
+        let prefix = b"Bearer ".len();
+        let at_limit = format!(
+            "Bearer {}",
+            "a".repeat(limits.max_authorization_bytes - prefix)
+        );
+        assert!(bearer_token(Some(at_limit.as_bytes())).is_ok());
+        let over = format!(
+            "Bearer {}",
+            "a".repeat(limits.max_authorization_bytes - prefix + 1)
+        );
+        assert_eq!(
+            description(over.as_bytes()),
+            "Authorization header is too large"
+        );
+        // 64 KiB of bytes that are not even ASCII: the size wins, nothing is decoded.
+        let huge = vec![0xff_u8; 64 * 1024];
+        assert_eq!(description(&huge), "Authorization header is too large");
+        assert_eq!(
+            bearer_token(Some(&huge)).unwrap_err().code,
+            ErrorCode::InvalidHeader
+        );
+        let tight = Limits {
+            max_authorization_bytes: 10,
+            ..Limits::default()
+        };
+        assert_eq!(
+            bearer_token_with(Some(b"Bearer abc"), &tight).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            bearer_token_with(Some(b"Bearer abcd"), &tight)
+                .unwrap_err()
+                .description,
+            "Authorization header is too large"
+        );
     }
 }
