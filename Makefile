@@ -56,3 +56,25 @@ run: build envoy testbed
 clean:
 	cargo clean
 	rm -rf $(VENV)
+
+## The filter as an OCI image (Wasm image spec, compat variant), no Docker engine needed:
+## target/oci/jwt-authn-wasm, tagged with Cargo.toml's version. README: "The OCI image".
+.PHONY: oci check-deploy
+oci: build
+	$(PYTHON) scripts/oci.py --wasm $(WASM) --out target/oci/jwt-authn-wasm
+
+## Checks docker-compose.yaml, deploy/ and the OCI image against their schemas, envoy.yaml and
+## Envoy itself; installs the schemas (npm, into target/deploy-tools) and, if the machine's Python
+## lacks PyYAML or jsonschema, a venv (target/deploy-venv).
+DEPLOY_TOOLS := target/deploy-tools
+check-deploy: build envoy
+	@mkdir -p $(DEPLOY_TOOLS)
+	@if ! cmp -s deploy/tools/package-lock.json $(DEPLOY_TOOLS)/package-lock.json || [ ! -d $(DEPLOY_TOOLS)/node_modules ]; then \
+	  cp deploy/tools/package.json deploy/tools/package-lock.json $(DEPLOY_TOOLS)/ && \
+	  (cd $(DEPLOY_TOOLS) && npm ci --no-audit --no-fund --loglevel=error); fi
+	@py=$(PYTHON); if ! $$py -c 'import yaml, jsonschema' 2>/dev/null; then \
+	  test -x target/deploy-venv/bin/python || ($(PYTHON) -m venv target/deploy-venv && \
+	    target/deploy-venv/bin/pip install --quiet --disable-pip-version-check pyyaml jsonschema); \
+	  py=target/deploy-venv/bin/python; fi; \
+	ENVOY_BIN=$(abspath $(ENVOY)) JWT_AUTHN_WASM=$(abspath $(WASM)) DEPLOY_TOOLS=$(abspath $(DEPLOY_TOOLS)) \
+	  $$py scripts/check_deploy.py --strict
