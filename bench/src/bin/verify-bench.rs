@@ -1,0 +1,156 @@
+//! Microbenchmark of the signature paths, natively or as wasm32-wasip1 under V8 (node's WASI).
+//!
+//! ```text
+//! verify-bench FIXTURE_DIR [SECONDS_PER_CASE]
+//! ```
+//!
+//! `FIXTURE_DIR` holds `jwks.json` and `rs256.txt` / `es384.txt` (one token per line), written by
+//! `bench-driver`. Each case runs for about `SECONDS_PER_CASE` (default 1.5) and prints one JSON
+//! object per line: the filter's own path (`KeySet::verify_with` with the key set parsed once, as
+//! the filter does) and the stock RustCrypto path (rsa 0.9 / p384 0.13 verify) side by side, so
+//! one run on one noisy machine gives a ratio.
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_authn_wasm::alg::Algorithm;
+use jwt_authn_wasm::jwks::KeySet;
+use p384::ecdsa::signature::Verifier as _;
+use serde_json::Value;
+
+struct Token {
+    kid: Option<String>,
+    signing_input: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+}
+
+fn tokens(path: &str) -> Result<Vec<Token>, String> {
+    let text = String::from_utf8(read(path)?).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let mut parts = line.split('.');
+        let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("malformed token".into());
+        };
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        out.push(Token {
+            kid: header["kid"].as_str().map(str::to_owned),
+            signing_input: format!("{h}.{p}").into_bytes(),
+            signature: URL_SAFE_NO_PAD.decode(s).map_err(|e| e.to_string())?,
+        });
+    }
+    if out.is_empty() {
+        return Err(format!("{path}: no tokens"));
+    }
+    Ok(out)
+}
+
+/// Runs `f` over and over for about `budget`, returns microseconds per call.
+fn time(budget: Duration, mut f: impl FnMut(usize) -> bool) -> Result<f64, String> {
+    // Warm up (and check every call succeeds).
+    for i in 0..3 {
+        if !f(i) {
+            return Err("verification failed".into());
+        }
+    }
+    let start = Instant::now();
+    let mut n = 0_usize;
+    while n < 5 || start.elapsed() < budget {
+        if !f(n) {
+            return Err("verification failed".into());
+        }
+        n += 1;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / n as f64)
+}
+
+fn b64_member(jwk: &Value, name: &str) -> Result<Vec<u8>, String> {
+    let text = jwk[name].as_str().ok_or(format!("no {name}"))?;
+    URL_SAFE_NO_PAD.decode(text).map_err(|e| e.to_string())
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args
+        .get(1)
+        .ok_or("usage: verify-bench FIXTURE_DIR [SECONDS]")?;
+    let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1.5);
+    let budget = Duration::from_secs_f64(secs);
+    let runtime = if cfg!(target_arch = "wasm32") {
+        "wasm (V8)"
+    } else {
+        "native"
+    };
+    let doc = read(&format!("{dir}/jwks.json"))?;
+    let rs = tokens(&format!("{dir}/rs256.txt"))?;
+    let es = tokens(&format!("{dir}/es384.txt"))?;
+
+    let parse_us = time(budget, |_| KeySet::parse(&doc).is_ok())?;
+    let set = KeySet::parse(&doc).map_err(|e| e.to_string())?.keys;
+
+    let fast = |alg: Algorithm, toks: &[Token]| {
+        time(budget, |i| {
+            let t = &toks[i % toks.len()];
+            set.verify_with(t.kid.as_deref(), alg, &t.signing_input, &t.signature)
+                == jwt_authn_wasm::jwks::KeyMatch::Verified
+        })
+    };
+    let rs_fast = fast(Algorithm::Rs256, &rs)?;
+    let es_fast = fast(Algorithm::Es384, &es)?;
+
+    // Stock RustCrypto, keys built once from the same document.
+    let jwks: Value = serde_json::from_slice(&doc).map_err(|e| e.to_string())?;
+    let keys = jwks["keys"].as_array().ok_or("no keys")?;
+    let rsa_jwk = keys
+        .iter()
+        .find(|k| k["kty"] == "RSA")
+        .ok_or("no RSA key")?;
+    let ec_jwk = keys.iter().find(|k| k["kty"] == "EC").ok_or("no EC key")?;
+    let rsa_key = rsa::RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(&b64_member(rsa_jwk, "n")?),
+        rsa::BigUint::from_bytes_be(&b64_member(rsa_jwk, "e")?),
+    )
+    .map_err(|e| e.to_string())?;
+    let rsa_verifier = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(rsa_key);
+    let mut sec1 = vec![4_u8];
+    sec1.extend(b64_member(ec_jwk, "x")?);
+    sec1.extend(b64_member(ec_jwk, "y")?);
+    let ec_verifier =
+        p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|e| e.to_string())?;
+    let rs_stock = time(budget, |i| {
+        let t = &rs[i % rs.len()];
+        rsa::pkcs1v15::Signature::try_from(t.signature.as_slice())
+            .is_ok_and(|sig| rsa_verifier.verify(&t.signing_input, &sig).is_ok())
+    })?;
+    let es_stock = time(budget, |i| {
+        let t = &es[i % es.len()];
+        p384::ecdsa::Signature::from_slice(&t.signature)
+            .is_ok_and(|sig| ec_verifier.verify(&t.signing_input, &sig).is_ok())
+    })?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "runtime": runtime,
+            "jwks_parse_us": parse_us,
+            "rs256_filter_us": rs_fast,
+            "rs256_stock_us": rs_stock,
+            "es384_filter_us": es_fast,
+            "es384_stock_us": es_stock,
+        })
+    );
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("verify-bench: {e}");
+        std::process::exit(1);
+    }
+}
