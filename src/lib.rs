@@ -6,6 +6,7 @@
 
 pub mod alg;
 pub mod authenticator;
+pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod error;
