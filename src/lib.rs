@@ -9,6 +9,7 @@ pub mod authenticator;
 pub mod cache;
 pub mod claims;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod extract;
 pub mod flow;

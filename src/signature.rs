@@ -1,17 +1,11 @@
 //! Checking one JWS signature with one public key.
 //!
-//! Both algorithms go through `jwt_compact::Algorithm`, so the crate has one verification
-//! interface: RS256 uses jwt-compact's own [`Rsa::rs256`], and ES384, which jwt-compact 0.8 does
-//! not ship, is implemented here over `p384` as [`Es384`]. Every length check happens before any
-//! big-number arithmetic, and nothing here panics on attacker-controlled bytes.
+//! Both algorithms run on this crate's own schedules over prepared keys ([`crate::crypto`]):
+//! RS256 with the modulus' Montgomery constants computed at key-set parse time, ES384 with
+//! fixed-base tables of the generator and of the key. Every length check happens before any
+//! arithmetic, and nothing here panics on attacker-controlled bytes.
 
-use std::borrow::Cow;
-use std::num::NonZeroUsize;
-
-use jwt_compact::alg::{Rsa, RsaSignature};
-use jwt_compact::{Algorithm as JwtAlgorithm, AlgorithmSignature};
-use p384::ecdsa::signature::{Signer, Verifier};
-use rsa::traits::PublicKeyParts;
+use sha2::{Digest as _, Sha256, Sha384};
 
 use crate::alg::Algorithm;
 use crate::jwks::KeyMaterial;
@@ -20,66 +14,33 @@ use crate::jwks::KeyMaterial;
 /// (RFC 7518 section 3.4). DER, the other common ECDSA encoding, is not valid in a JWS.
 pub const ES384_SIGNATURE_LEN: usize = 96;
 
-/// ECDSA over P-384 with SHA-384 (JWS `ES384`), as a `jwt_compact::Algorithm`, because
-/// jwt-compact 0.8 ships ES256 and ES256K but not ES384.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Es384;
-
-/// The ES384 algorithm value, named like jwt-compact's own algorithm constants.
-pub const ES384: Es384 = Es384;
-
-/// A raw ES384 signature, exactly [`ES384_SIGNATURE_LEN`] bytes of `r || s`.
-///
-/// Construction only checks the length; the range of `r` and `s` (both in `1..n`) is checked by
-/// [`Es384::verify_signature`], so a zero or oversized scalar can never verify.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Es384Signature([u8; ES384_SIGNATURE_LEN]);
-
-impl AlgorithmSignature for Es384Signature {
-    const LENGTH: Option<NonZeroUsize> = NonZeroUsize::new(ES384_SIGNATURE_LEN);
-
-    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
-        <[u8; ES384_SIGNATURE_LEN]>::try_from(slice)
-            .map(Self)
-            .map_err(|_| anyhow::anyhow!("an ES384 signature is exactly 96 bytes of r || s"))
-    }
-
-    fn as_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.0)
-    }
+/// The digest of a signing input for one algorithm, computed once for all candidate keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prehashed {
+    alg: Algorithm,
+    digest: [u8; 48],
+    len: usize,
 }
 
-impl JwtAlgorithm for Es384 {
-    type SigningKey = p384::ecdsa::SigningKey;
-    type VerifyingKey = p384::ecdsa::VerifyingKey;
-    type Signature = Es384Signature;
-
-    fn name(&self) -> Cow<'static, str> {
-        Cow::Borrowed("ES384")
+impl Prehashed {
+    /// Hashes `signing_input` with `alg`'s digest (SHA-256 for RS256, SHA-384 for ES384).
+    pub fn new(alg: Algorithm, signing_input: &[u8]) -> Self {
+        let mut digest = [0_u8; 48];
+        let len = match alg {
+            Algorithm::Rs256 => {
+                digest[..32].copy_from_slice(&Sha256::digest(signing_input));
+                32
+            }
+            Algorithm::Es384 => {
+                digest.copy_from_slice(&Sha384::digest(signing_input));
+                48
+            }
+        };
+        Self { alg, digest, len }
     }
 
-    fn sign(&self, signing_key: &Self::SigningKey, message: &[u8]) -> Self::Signature {
-        // `Signer` hashes with SHA-384 (P-384's associated digest) and signs deterministically
-        // (RFC 6979).
-        let signature: p384::ecdsa::Signature = signing_key.sign(message);
-        let mut raw = [0_u8; ES384_SIGNATURE_LEN];
-        // Both sides are 96 bytes by type (2 x 48-byte field elements).
-        raw.copy_from_slice(&signature.to_bytes());
-        Es384Signature(raw)
-    }
-
-    fn verify_signature(
-        &self,
-        signature: &Self::Signature,
-        verifying_key: &Self::VerifyingKey,
-        message: &[u8],
-    ) -> bool {
-        // `from_slice` rejects r or s equal to zero or not below the group order, which is what
-        // keeps the all-zero signature of CVE-2022-21449 from verifying.
-        match p384::ecdsa::Signature::from_slice(&signature.0) {
-            Ok(parsed) => verifying_key.verify(message, &parsed).is_ok(),
-            Err(_) => false,
-        }
+    fn bytes(&self) -> &[u8] {
+        self.digest.get(..self.len).unwrap_or_default()
     }
 }
 
@@ -90,52 +51,48 @@ impl JwtAlgorithm for Es384 {
 /// length (an RSA signature must be exactly as long as the modulus; an ES384 one exactly 96
 /// bytes), or bytes that simply do not verify.
 pub fn verify(alg: Algorithm, key: &KeyMaterial, signing_input: &[u8], signature: &[u8]) -> bool {
-    match (alg, key) {
+    verify_prehashed(&Prehashed::new(alg, signing_input), key, signature)
+}
+
+/// As [`verify`] with the signing input already hashed (so several candidate keys share one
+/// digest).
+pub fn verify_prehashed(hashed: &Prehashed, key: &KeyMaterial, signature: &[u8]) -> bool {
+    match (hashed.alg, key) {
+        // RFC 8017 section 8.2.2 step 1: exactly k bytes; checked inside before any arithmetic.
         (Algorithm::Rs256, KeyMaterial::Rsa(public_key)) => {
-            verify_rs256(public_key, signing_input, signature)
+            public_key.verify_prehashed(hashed.bytes(), signature)
         }
+        // Exactly 96 bytes, r and s in 1..n (so the all-zero signature of CVE-2022-21449 never
+        // verifies); checked inside before any point arithmetic.
         (Algorithm::Es384, KeyMaterial::P384(public_key)) => {
-            verify_es384(public_key, signing_input, signature)
+            signature.len() == ES384_SIGNATURE_LEN
+                && public_key.verify_prehashed(hashed.bytes(), signature)
         }
         (Algorithm::Rs256, KeyMaterial::P384(_)) | (Algorithm::Es384, KeyMaterial::Rsa(_)) => false,
-    }
-}
-
-/// RSASSA-PKCS1-v1_5 with SHA-256 through jwt-compact.
-fn verify_rs256(public_key: &rsa::RsaPublicKey, signing_input: &[u8], signature: &[u8]) -> bool {
-    // RFC 8017 section 8.2.2 step 1: the signature is exactly k bytes, k the modulus length.
-    // Checked here so a short or padded signature never reaches the big-number code.
-    if signature.len() != public_key.size() {
-        return false;
-    }
-    match RsaSignature::try_from_slice(signature) {
-        Ok(parsed) => Rsa::rs256().verify_signature(&parsed, public_key, signing_input),
-        Err(_) => false,
-    }
-}
-
-/// ECDSA P-384 / SHA-384 through [`Es384`].
-fn verify_es384(
-    public_key: &p384::ecdsa::VerifyingKey,
-    signing_input: &[u8],
-    signature: &[u8],
-) -> bool {
-    match Es384Signature::try_from_slice(signature) {
-        Ok(parsed) => ES384.verify_signature(&parsed, public_key, signing_input),
-        Err(_) => false,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p384::ecdsa::{SigningKey as EcSigningKey, VerifyingKey as EcVerifyingKey};
+    use crate::crypto::p384::P384VerifyingKey;
+    use crate::crypto::rsa::RsaVerifyingKey;
+    use p384::ecdsa::signature::Signer;
+    use p384::ecdsa::SigningKey as EcSigningKey;
     use rsa::pkcs1v15::SigningKey as RsaSigningKey;
     use rsa::rand_core::OsRng;
     use rsa::signature::SignatureEncoding;
-    use rsa::{RsaPrivateKey, RsaPublicKey};
+    use rsa::traits::PublicKeyParts;
+    use rsa::RsaPrivateKey;
     use sha2::Sha256;
     use std::sync::OnceLock;
+
+    fn ec_material(key: &EcSigningKey) -> KeyMaterial {
+        let point = key.verifying_key().to_encoded_point(false);
+        KeyMaterial::P384(
+            P384VerifyingKey::from_coordinates(point.x().unwrap(), point.y().unwrap()).unwrap(),
+        )
+    }
 
     const INPUT: &[u8] = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0";
 
@@ -146,7 +103,13 @@ mod tests {
     }
 
     fn rsa_material() -> KeyMaterial {
-        KeyMaterial::Rsa(RsaPublicKey::from(rsa_key()))
+        let key = rsa_key();
+        let e = key
+            .e()
+            .to_bytes_be()
+            .iter()
+            .fold(0_u32, |a, &b| (a << 8) | u32::from(b));
+        KeyMaterial::Rsa(RsaVerifyingKey::new(&key.n().to_bytes_be(), e).unwrap())
     }
 
     fn rs256_sign(message: &[u8]) -> Vec<u8> {
@@ -214,46 +177,18 @@ mod tests {
     }
 
     #[test]
-    fn rs256_signature_from_jwt_compact_verifies() {
-        let signature = Rsa::rs256().sign(rsa_key(), INPUT);
-        assert!(verify(
-            Algorithm::Rs256,
-            &rsa_material(),
-            INPUT,
-            &signature.as_bytes()
-        ));
-    }
-
-    #[test]
     fn es384_valid_signature_verifies() {
         let signing_key = ec_key();
-        let key = KeyMaterial::P384(EcVerifyingKey::from(&signing_key));
+        let key = ec_material(&signing_key);
         let signature = es384_sign(&signing_key, INPUT);
         assert_eq!(signature.len(), ES384_SIGNATURE_LEN);
         assert!(verify(Algorithm::Es384, &key, INPUT, &signature));
     }
 
     #[test]
-    fn es384_algorithm_round_trips_and_has_jose_name() {
-        let signing_key = ec_key();
-        let verifying_key = EcVerifyingKey::from(&signing_key);
-        let signature = ES384.sign(&signing_key, INPUT);
-        assert_eq!(ES384.name(), "ES384");
-        assert!(ES384.verify_signature(&signature, &verifying_key, INPUT));
-        assert!(!ES384.verify_signature(&signature, &verifying_key, b"other"));
-        // The jwt-compact signature and the p384 one are the same bytes.
-        assert!(verify(
-            Algorithm::Es384,
-            &KeyMaterial::P384(verifying_key),
-            INPUT,
-            &signature.as_bytes()
-        ));
-    }
-
-    #[test]
     fn es384_rejects_flipped_bits_and_wrong_key() {
         let signing_key = ec_key();
-        let key = KeyMaterial::P384(EcVerifyingKey::from(&signing_key));
+        let key = ec_material(&signing_key);
         let signature = es384_sign(&signing_key, INPUT);
         for position in [0, 47, 48, 95] {
             let mut flipped = signature.clone();
@@ -263,14 +198,14 @@ mod tests {
                 "bit flip at {position}"
             );
         }
-        let other = KeyMaterial::P384(EcVerifyingKey::from(&ec_key()));
+        let other = ec_material(&ec_key());
         assert!(!verify(Algorithm::Es384, &other, INPUT, &signature));
     }
 
     #[test]
     fn es384_rejects_wrong_lengths_and_der() {
         let signing_key = ec_key();
-        let key = KeyMaterial::P384(EcVerifyingKey::from(&signing_key));
+        let key = ec_material(&signing_key);
         let signature = es384_sign(&signing_key, INPUT);
         assert!(!verify(Algorithm::Es384, &key, INPUT, &signature[..95]));
         assert!(!verify(Algorithm::Es384, &key, INPUT, &[]));
@@ -281,14 +216,13 @@ mod tests {
         let parsed = p384::ecdsa::Signature::from_slice(&signature).unwrap();
         let der = parsed.to_der();
         assert!(!verify(Algorithm::Es384, &key, INPUT, der.as_bytes()));
-        assert!(Es384Signature::try_from_slice(der.as_bytes()).is_err());
-        assert!(Es384Signature::try_from_slice(&signature).is_ok());
+        assert!(verify(Algorithm::Es384, &key, INPUT, &signature));
     }
 
     #[test]
     fn es384_rejects_zero_and_out_of_range_scalars() {
         // CVE-2022-21449 ("psychic signatures"): r = s = 0 must never verify.
-        let key = KeyMaterial::P384(EcVerifyingKey::from(&ec_key()));
+        let key = ec_material(&ec_key());
         assert!(!verify(
             Algorithm::Es384,
             &key,
@@ -310,7 +244,7 @@ mod tests {
         ));
         // A valid r with s = 0.
         let signing_key = ec_key();
-        let key = KeyMaterial::P384(EcVerifyingKey::from(&signing_key));
+        let key = ec_material(&signing_key);
         let mut signature = es384_sign(&signing_key, INPUT);
         signature[48..].fill(0);
         assert!(!verify(Algorithm::Es384, &key, INPUT, &signature));
@@ -319,7 +253,7 @@ mod tests {
     #[test]
     fn key_type_must_fit_algorithm() {
         let signing_key = ec_key();
-        let ec = KeyMaterial::P384(EcVerifyingKey::from(&signing_key));
+        let ec = ec_material(&signing_key);
         let es_signature = es384_sign(&signing_key, INPUT);
         let rs_signature = rs256_sign(INPUT);
         assert!(!verify(Algorithm::Rs256, &ec, INPUT, &es_signature));

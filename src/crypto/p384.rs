@@ -1,0 +1,438 @@
+//! ECDSA over P-384 with SHA-384 (JWS `ES384`), verification only, with fixed-base tables.
+//!
+//! A verification computes `R = u1*G + u2*Q` and checks `x(R) mod n == r`. Both `G` and the
+//! public key `Q` are fixed for a key's whole life, so both multiplications use fixed-base
+//! tables of signed windows: for every window position `i` the table holds `j * 2^(W*i) * P`
+//! for `j = 1..=2^(W-1)` as affine points. A scalar is recoded into signed digits in
+//! `[-2^(W-1), 2^(W-1)]` and the product is one mixed addition per non-zero digit: no doubling
+//! at all. The generator's table is built once per VM, each key's when its key set is parsed.
+//!
+//! Field, scalar and point arithmetic are RustCrypto's (`p384` 0.13 over fiat-crypto, complete
+//! addition formulas of `primeorder`), used as they are; only the schedule is ours.
+
+use std::sync::OnceLock;
+
+use p384::elliptic_curve::ops::Reduce;
+use p384::elliptic_curve::sec1::{FromEncodedPoint as _, ToEncodedPoint as _};
+use p384::elliptic_curve::PrimeField as _;
+use p384::{AffinePoint, EncodedPoint, FieldBytes, FieldElement, Scalar, U384};
+use sha2::{Digest as _, Sha384};
+
+/// Window width in bits: 65 positions of 32 points (about 200 KB per table) and at most 65
+/// additions per scalar multiplication.
+const W: usize = 6;
+
+/// Signed digits per 384-bit scalar: one per window plus a final carry.
+const DIGITS: usize = 384_usize.div_ceil(W) + 1;
+
+/// Points per window position: multiples 1 ..= 2^(W-1).
+const PER_WINDOW: usize = 1 << (W - 1);
+
+/// Byte length of a P-384 scalar or coordinate.
+const LEN: usize = 48;
+
+/// The field prime p, big-endian.
+const P: [u8; LEN] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+];
+
+/// The group order n, big-endian.
+const N: [u8; LEN] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf,
+    0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
+];
+
+/// An affine point that is not the identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Affine {
+    x: FieldElement,
+    y: FieldElement,
+}
+
+/// A point in Jacobian coordinates: `(X/Z^2, Y/Z^3)`; `Z = 0` is the identity.
+#[derive(Clone, Copy, Debug)]
+struct Jacobian {
+    x: FieldElement,
+    y: FieldElement,
+    z: FieldElement,
+}
+
+impl Jacobian {
+    const IDENTITY: Self = Self {
+        x: FieldElement::ONE,
+        y: FieldElement::ONE,
+        z: FieldElement::ZERO,
+    };
+
+    fn from_affine(p: &Affine) -> Self {
+        Self {
+            x: p.x,
+            y: p.y,
+            z: FieldElement::ONE,
+        }
+    }
+
+    fn is_identity(&self) -> bool {
+        bool::from(self.z.is_zero())
+    }
+
+    /// `2 * self` ("dbl-2001-b", a = -3).
+    fn double(&self) -> Self {
+        if self.is_identity() || bool::from(self.y.is_zero()) {
+            return Self::IDENTITY;
+        }
+        let delta = self.z.square();
+        let gamma = self.y.square();
+        let beta = self.x.multiply(&gamma);
+        let t = self.x.sub(&delta).multiply(&self.x.add(&delta));
+        let alpha = t.double().add(&t);
+        let beta4 = beta.double().double();
+        let x3 = alpha.square().sub(&beta4.double());
+        let z3 = self.y.add(&self.z).square().sub(&gamma).sub(&delta);
+        let gamma_sq8 = gamma.square().double().double().double();
+        let y3 = alpha.multiply(&beta4.sub(&x3)).sub(&gamma_sq8);
+        Self {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
+    }
+
+    /// `self + q` ("madd-2007-bl"), with the exceptional cases handled explicitly.
+    fn add_affine(&self, q: &Affine) -> Self {
+        if self.is_identity() {
+            return Self::from_affine(q);
+        }
+        let z1z1 = self.z.square();
+        let u2 = q.x.multiply(&z1z1);
+        let s2 = q.y.multiply(&self.z).multiply(&z1z1);
+        let h = u2.sub(&self.x);
+        let r = s2.sub(&self.y).double();
+        if bool::from(h.is_zero()) {
+            return if bool::from(r.is_zero()) {
+                Self::from_affine(q).double()
+            } else {
+                Self::IDENTITY
+            };
+        }
+        let hh = h.square();
+        let i = hh.double().double();
+        let j = h.multiply(&i);
+        let v = self.x.multiply(&i);
+        let x3 = r.square().sub(&j).sub(&v.double());
+        let y3 = r.multiply(&v.sub(&x3)).sub(&self.y.multiply(&j).double());
+        let z3 = self.z.add(&h).square().sub(&z1z1).sub(&hh);
+        Self {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
+    }
+}
+
+/// Converts points to affine with one field inversion for the whole batch (Montgomery's
+/// trick). `None` if any point is the identity (never the case for table entries).
+fn normalize(points: &[Jacobian]) -> Option<Vec<Affine>> {
+    let mut prefix = Vec::with_capacity(points.len());
+    let mut acc = FieldElement::ONE;
+    for p in points {
+        if p.is_identity() {
+            return None;
+        }
+        prefix.push(acc);
+        acc = acc.multiply(&p.z);
+    }
+    let mut inv: FieldElement = Option::from(acc.invert())?;
+    let mut out = vec![
+        Affine {
+            x: FieldElement::ZERO,
+            y: FieldElement::ZERO,
+        };
+        points.len()
+    ];
+    for ((p, before), slot) in points.iter().zip(&prefix).zip(out.iter_mut()).rev() {
+        // inv = 1 / (z_0 ... z_k); z_k^-1 = inv * (z_0 ... z_{k-1}).
+        let z_inv = inv.multiply(before);
+        inv = inv.multiply(&p.z);
+        let z_inv2 = z_inv.square();
+        *slot = Affine {
+            x: p.x.multiply(&z_inv2),
+            y: p.y.multiply(&z_inv2).multiply(&z_inv),
+        };
+    }
+    Some(out)
+}
+
+/// A fixed-base table of one point (see the module docs).
+struct Table {
+    /// `points[i * PER_WINDOW + (j - 1)] = j * 2^(W*i) * P`.
+    points: Vec<Affine>,
+}
+
+impl Table {
+    fn new(point: &Affine) -> Option<Self> {
+        let mut points = Vec::with_capacity(DIGITS * PER_WINDOW);
+        let mut base = *point;
+        for _ in 0..DIGITS {
+            let mut window = Vec::with_capacity(PER_WINDOW + 1);
+            let mut multiple = Jacobian::from_affine(&base);
+            for _ in 0..PER_WINDOW {
+                window.push(multiple);
+                multiple = multiple.add_affine(&base);
+            }
+            // The next base, 2^W * base, is normalized in the same batch.
+            let mut next = Jacobian::from_affine(&base);
+            for _ in 0..W {
+                next = next.double();
+            }
+            window.push(next);
+            let mut affine = normalize(&window)?;
+            base = affine.pop()?;
+            points.extend(affine);
+        }
+        Some(Self { points })
+    }
+
+    /// `acc + k * P` for the scalar whose little-endian signed digits are `digits`.
+    fn mul(&self, digits: &[i8; DIGITS], mut acc: Jacobian) -> Jacobian {
+        for (window, &digit) in self.points.chunks_exact(PER_WINDOW).zip(digits) {
+            let magnitude = usize::from(digit.unsigned_abs());
+            if magnitude == 0 {
+                continue;
+            }
+            if let Some(point) = window.get(magnitude - 1) {
+                if digit > 0 {
+                    acc = acc.add_affine(point);
+                } else {
+                    acc = acc.add_affine(&Affine {
+                        x: point.x,
+                        y: point.y.neg(),
+                    });
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// Signed base-2^W digits of a scalar given as 48 big-endian bytes (a value below n < 2^384).
+fn recode(be: &[u8; LEN]) -> [i8; DIGITS] {
+    let mut digits = [0_i8; DIGITS];
+    let bit = |i: usize| -> i32 {
+        if i >= 8 * LEN {
+            return 0;
+        }
+        be.get(LEN - 1 - i / 8)
+            .map_or(0, |byte| i32::from((byte >> (i % 8)) & 1))
+    };
+    let mut carry = 0_i32;
+    for (index, digit) in digits.iter_mut().enumerate() {
+        let mut value = carry;
+        for b in 0..W {
+            value += bit(index * W + b) << b;
+        }
+        let half = 1_i32 << (W - 1);
+        if value > half {
+            value -= 1 << W;
+            carry = 1;
+        } else {
+            carry = 0;
+        }
+        // |value| <= 2^(W-1) = 32 fits an i8.
+        *digit = value as i8;
+    }
+    digits
+}
+
+/// 48 bytes (callers check the length) as `FieldBytes`.
+fn field_bytes(bytes: &[u8]) -> FieldBytes {
+    let mut out = FieldBytes::default();
+    for (to, from) in out.iter_mut().zip(bytes) {
+        *to = *from;
+    }
+    out
+}
+
+/// `a + b` for 48-byte big-endian numbers, `None` on overflow past 2^384.
+fn add_be(a: &[u8; LEN], b: &[u8; LEN]) -> Option<[u8; LEN]> {
+    let mut out = [0_u8; LEN];
+    let mut carry = 0_u16;
+    for ((o, x), y) in out.iter_mut().zip(a).zip(b).rev() {
+        let sum = u16::from(*x) + u16::from(*y) + carry;
+        *o = sum as u8;
+        carry = sum >> 8;
+    }
+    (carry == 0).then_some(out)
+}
+
+/// A valid public key point as our affine type (`None` for the identity).
+fn to_affine(point: &AffinePoint) -> Option<Affine> {
+    let encoded = point.to_encoded_point(false);
+    let x = Option::from(FieldElement::from_bytes(&field_bytes(encoded.x()?)))?;
+    let y = Option::from(FieldElement::from_bytes(&field_bytes(encoded.y()?)))?;
+    Some(Affine { x, y })
+}
+
+fn generator_table() -> Option<&'static Table> {
+    static TABLE: OnceLock<Option<Table>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| Table::new(&to_affine(&AffinePoint::GENERATOR)?))
+        .as_ref()
+}
+
+/// A P-384 public key with its fixed-base table, ready for many verifications.
+pub struct P384VerifyingKey {
+    /// The point, uncompressed SEC1 (for diagnostics and comparisons).
+    sec1: [u8; 1 + 2 * LEN],
+    table: Table,
+}
+
+impl std::fmt::Debug for P384VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P384VerifyingKey")
+            .field("table_points", &self.table.points.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl P384VerifyingKey {
+    /// Prepares a key from its affine coordinates (48 bytes each, big-endian). `None` when the
+    /// coordinates are not field elements or the point is not on the curve.
+    pub fn from_coordinates(x: &[u8], y: &[u8]) -> Option<Self> {
+        if x.len() != LEN || y.len() != LEN {
+            return None;
+        }
+        let encoded =
+            EncodedPoint::from_affine_coordinates(&field_bytes(x), &field_bytes(y), false);
+        // Decoding checks both coordinates are below p and the point is on the curve.
+        let point: AffinePoint = Option::from(AffinePoint::from_encoded_point(&encoded))?;
+        let affine = to_affine(&point)?;
+        // The generator's table is built by the first key, once per VM, not by a request.
+        generator_table()?;
+        let mut sec1 = [0_u8; 1 + 2 * LEN];
+        for (to, from) in sec1.iter_mut().zip([0x04].iter().chain(x).chain(y)) {
+            *to = *from;
+        }
+        Some(Self {
+            sec1,
+            table: Table::new(&affine)?,
+        })
+    }
+
+    /// The key as uncompressed SEC1 bytes (`0x04 || x || y`).
+    pub fn to_sec1_bytes(&self) -> &[u8] {
+        &self.sec1
+    }
+
+    /// Verifies a raw `r || s` ES384 signature (96 bytes) over `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let hash = Sha384::digest(message);
+        self.verify_prehashed(&hash, signature)
+    }
+
+    /// As [`Self::verify`] with the SHA-384 digest of the message already computed.
+    pub fn verify_prehashed(&self, hash: &[u8], signature: &[u8]) -> bool {
+        if hash.len() != LEN || signature.len() != 2 * LEN {
+            return false;
+        }
+        let (r_bytes, s_bytes) = signature.split_at(LEN);
+        // from_repr refuses values >= n; zero is refused below: r and s must be in 1..n.
+        let r: Option<Scalar> = Scalar::from_repr(field_bytes(r_bytes)).into();
+        let s: Option<Scalar> = Scalar::from_repr(field_bytes(s_bytes)).into();
+        let (Some(r), Some(s)) = (r, s) else {
+            return false;
+        };
+        if bool::from(r.is_zero()) || bool::from(s.is_zero()) {
+            return false;
+        }
+        let Some(s_inv) = Option::<Scalar>::from(s.invert()) else {
+            return false;
+        };
+        let Some(g_table) = generator_table() else {
+            return false;
+        };
+        // SHA-384 is as wide as n: z is the digest reduced mod n.
+        let z = <Scalar as Reduce<U384>>::reduce_bytes(&field_bytes(hash));
+        let u1 = z * s_inv;
+        let u2 = r * s_inv;
+        let acc = g_table.mul(&recode(&u1.to_bytes().into()), Jacobian::IDENTITY);
+        let point = self.table.mul(&recode(&u2.to_bytes().into()), acc);
+        if point.is_identity() {
+            return false;
+        }
+        // x(R) mod n == r without an inversion: x(R) = X / Z^2 is in [0, p), and p < 2n, so
+        // x(R) mod n == r means x(R) == r, or x(R) == r + n when r + n < p.
+        let z2 = point.z.square();
+        let r_be: [u8; LEN] = r.to_bytes().into();
+        let matches = |candidate: &[u8; LEN]| {
+            Option::<FieldElement>::from(FieldElement::from_bytes(&field_bytes(candidate)))
+                .is_some_and(|x| x.multiply(&z2) == point.x)
+        };
+        if matches(&r_be) {
+            return true;
+        }
+        match add_be(&r_be, &N) {
+            Some(r_plus_n) if r_plus_n < P => matches(&r_plus_n),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p384::elliptic_curve::Field as _;
+
+    fn scalar_from_digits(digits: &[i8; DIGITS]) -> Scalar {
+        let mut acc = Scalar::ZERO;
+        for &d in digits.iter().rev() {
+            for _ in 0..W {
+                acc = acc.double();
+            }
+            let magnitude = Scalar::from(u64::from(d.unsigned_abs()));
+            acc = if d >= 0 {
+                acc + magnitude
+            } else {
+                acc - magnitude
+            };
+        }
+        acc
+    }
+
+    #[test]
+    fn recoding_round_trips() {
+        let mut rng = rsa::rand_core::OsRng;
+        let mut cases = vec![
+            Scalar::ZERO,
+            Scalar::ONE,
+            -Scalar::ONE,
+            -Scalar::from(2_u64),
+        ];
+        for _ in 0..200 {
+            cases.push(Scalar::random(&mut rng));
+        }
+        for k in cases {
+            let digits = recode(&k.to_bytes().into());
+            assert!(digits
+                .iter()
+                .all(|d| d.unsigned_abs() as usize <= PER_WINDOW));
+            assert_eq!(scalar_from_digits(&digits), k);
+        }
+    }
+
+    #[test]
+    fn table_multiplication_matches_plain() {
+        let mut rng = rsa::rand_core::OsRng;
+        let table = generator_table().unwrap();
+        for _ in 0..50 {
+            let k = Scalar::random(&mut rng);
+            let digits = recode(&k.to_bytes().into());
+            let got = normalize(&[table.mul(&digits, Jacobian::IDENTITY)]).unwrap();
+            let want = (p384::ProjectivePoint::GENERATOR * k).to_affine();
+            assert_eq!(got[0], to_affine(&want).unwrap());
+        }
+    }
+}
