@@ -18,6 +18,16 @@ pub const DEFAULT_CACHE_DURATION_MS: u64 = 600_000;
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 /// Default timeout of one JWKS fetch.
 pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5_000;
+/// Default lower bound on a `Cache-Control: max-age` honoured for a JWKS: 5 minutes.
+pub const DEFAULT_CACHE_CONTROL_MIN_MS: u64 = 300_000;
+/// Default upper bound on a `Cache-Control: max-age`: 24 hours.
+pub const DEFAULT_CACHE_CONTROL_MAX_MS: u64 = 86_400_000;
+/// Default minimum time between refetches triggered by an unknown `kid`.
+pub const DEFAULT_UNKNOWN_KID_REFETCH_MS: u64 = 30_000;
+/// Default for how long last-good keys are used while fetching fails: 24 hours.
+pub const DEFAULT_MAX_STALENESS_MS: u64 = 86_400_000;
+/// Default cap on a JWKS or discovery response body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 /// Default for how long a request may wait for a provider's first key set.
 pub const DEFAULT_KEY_WAIT_TIMEOUT_MS: u64 = 5_000;
 /// Default `realm` of `WWW-Authenticate`.
@@ -95,7 +105,7 @@ pub struct Provider {
     /// Accepted `aud` values; empty means the audience is not checked (as in Envoy).
     pub audiences: Vec<String>,
     /// Where the key set comes from.
-    pub remote_jwks: RemoteJwks,
+    pub jwks: JwksSource,
     /// The allowlist of `alg` values.
     pub algorithms: Vec<Algorithm>,
     /// Tolerance for `exp` and `nbf`, in seconds.
@@ -114,13 +124,76 @@ pub struct Provider {
     pub scope_claims: Vec<String>,
 }
 
+/// Where a provider's keys come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    /// Fetched over HTTP and refreshed.
+    Remote(RemoteJwks),
+    /// A JWKS document carried in the configuration (already checked to hold a usable key).
+    Local(String),
+}
+
+impl JwksSource {
+    /// The remote settings, if the keys are fetched.
+    pub fn remote(&self) -> Option<&RemoteJwks> {
+        match self {
+            Self::Remote(remote) => Some(remote),
+            Self::Local(_) => None,
+        }
+    }
+}
+
+/// How the JWKS URI is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksEndpoint {
+    /// Configured directly.
+    Uri(HttpUri),
+    /// Read from the issuer's OpenID discovery document at this URI.
+    Discovery(HttpUri),
+}
+
 /// A key set fetched over HTTP through an Envoy cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteJwks {
-    /// The JWKS URI, split into what a callout needs.
-    pub http_uri: HttpUri,
-    /// How long a fetched key set is used before it is refreshed.
+    /// The JWKS URI, or the discovery document that names it.
+    pub endpoint: JwksEndpoint,
+    /// Refresh interval when the response has no usable `Cache-Control: max-age`.
     pub cache_duration_ms: u64,
+    /// Lower bound on an honoured `max-age`.
+    pub cache_control_min_ms: u64,
+    /// Upper bound on an honoured `max-age`.
+    pub cache_control_max_ms: u64,
+    /// Minimum time between refetches for an unknown `kid`; 0 turns them off.
+    pub unknown_kid_refetch_ms: u64,
+    /// How long last-good keys stay in use after the last successful fetch.
+    pub max_staleness_ms: u64,
+    /// Largest response body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl RemoteJwks {
+    /// The endpoint callouts go to first (the discovery document, or the JWKS itself).
+    pub fn first_uri(&self) -> &HttpUri {
+        match &self.endpoint {
+            JwksEndpoint::Uri(uri) | JwksEndpoint::Discovery(uri) => uri,
+        }
+    }
+
+    /// When to refresh after a success at `now_ms`, given the response's `max-age` (seconds):
+    /// 90% of the clamped `max-age`, so keys are renewed before they expire, else
+    /// `cache_duration`.
+    pub fn next_refresh_ms(&self, now_ms: u64, max_age_seconds: Option<u64>) -> u64 {
+        let interval = match max_age_seconds {
+            Some(seconds) => {
+                let clamped = seconds
+                    .saturating_mul(1_000)
+                    .clamp(self.cache_control_min_ms, self.cache_control_max_ms);
+                (clamped / 10).saturating_mul(9).max(1_000)
+            }
+            None => self.cache_duration_ms,
+        };
+        now_ms.saturating_add(interval)
+    }
 }
 
 /// An HTTP endpoint reached through a named Envoy cluster.
@@ -165,7 +238,10 @@ struct RawProvider {
     issuer: String,
     #[serde(default)]
     audiences: Vec<String>,
-    remote_jwks: RawRemoteJwks,
+    #[serde(default)]
+    remote_jwks: Option<RawRemoteJwks>,
+    #[serde(default)]
+    local_jwks: Option<RawLocalJwks>,
     #[serde(default)]
     algorithms: Option<Vec<String>>,
     #[serde(default)]
@@ -206,9 +282,36 @@ struct RawClaimToHeader {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRemoteJwks {
-    http_uri: RawHttpUri,
+    #[serde(default)]
+    http_uri: Option<RawHttpUri>,
+    #[serde(default)]
+    oidc_discovery: Option<RawDiscovery>,
     #[serde(default)]
     cache_duration: Option<String>,
+    #[serde(default)]
+    cache_control_min: Option<String>,
+    #[serde(default)]
+    cache_control_max: Option<String>,
+    #[serde(default)]
+    unknown_kid_refetch_interval: Option<String>,
+    #[serde(default)]
+    max_staleness: Option<String>,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscovery {
+    cluster: String,
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocalJwks {
+    inline_string: String,
 }
 
 #[derive(Deserialize)]
@@ -414,18 +517,28 @@ impl Provider {
                 "must be at most 86400 (one day)",
             ));
         }
-        let jwks_at = format!("{at}.remote_jwks");
-        let http_uri = HttpUri::validate(raw.remote_jwks.http_uri, &format!("{jwks_at}.http_uri"))?;
-        let cache_duration_ms = match raw.remote_jwks.cache_duration {
-            Some(text) => parse_duration_ms(&text, &format!("{jwks_at}.cache_duration"))?,
-            None => DEFAULT_CACHE_DURATION_MS,
+        let jwks = match (raw.remote_jwks, raw.local_jwks) {
+            (Some(remote), None) => JwksSource::Remote(RemoteJwks::validate(
+                remote,
+                &raw.issuer,
+                &format!("{at}.remote_jwks"),
+            )?),
+            (None, Some(local)) => {
+                if let Err(err) = crate::jwks::KeySet::parse(local.inline_string.as_bytes()) {
+                    return Err(ConfigError::new(
+                        format!("{at}.local_jwks.inline_string"),
+                        format!("not a usable key set: {err}"),
+                    ));
+                }
+                JwksSource::Local(local.inline_string)
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    at,
+                    "needs exactly one of `remote_jwks`, `local_jwks`",
+                ))
+            }
         };
-        if cache_duration_ms < 1_000 {
-            return Err(ConfigError::new(
-                format!("{jwks_at}.cache_duration"),
-                "must be at least 1s",
-            ));
-        }
         // `Authorization: Bearer` always counts; other sources come after it, in the order
         // headers, parameters, cookies.
         let mut sources = vec![TokenSource::AuthorizationBearer];
@@ -490,10 +603,7 @@ impl Provider {
             name: raw.name,
             issuer: raw.issuer,
             audiences: raw.audiences,
-            remote_jwks: RemoteJwks {
-                http_uri,
-                cache_duration_ms,
-            },
+            jwks,
             algorithms,
             clock_skew_seconds,
             require_expiration: raw.require_expiration.unwrap_or(true),
@@ -506,7 +616,117 @@ impl Provider {
     }
 }
 
+impl RemoteJwks {
+    fn validate(raw: RawRemoteJwks, issuer: &str, at: &str) -> Result<Self, ConfigError> {
+        let duration = |value: Option<String>, name: &str, default: u64| match value {
+            Some(text) => parse_duration_ms(&text, &format!("{at}.{name}")),
+            None => Ok(default),
+        };
+        let endpoint = match (raw.http_uri, raw.oidc_discovery) {
+            (Some(uri), None) => {
+                JwksEndpoint::Uri(HttpUri::validate(uri, &format!("{at}.http_uri"))?)
+            }
+            (None, Some(discovery)) => {
+                let base = issuer.strip_suffix('/').unwrap_or(issuer);
+                let uri = RawHttpUri {
+                    uri: format!("{base}/.well-known/openid-configuration"),
+                    cluster: discovery.cluster,
+                    timeout: discovery.timeout,
+                };
+                let uri =
+                    HttpUri::validate(uri, &format!("{at}.oidc_discovery")).map_err(|err| {
+                        ConfigError::new(
+                            err.field,
+                            format!("discovery needs an http(s) issuer URL: {}", err.message),
+                        )
+                    })?;
+                JwksEndpoint::Discovery(uri)
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    at,
+                    "needs exactly one of `http_uri`, `oidc_discovery`",
+                ))
+            }
+        };
+        let cache_duration_ms = duration(
+            raw.cache_duration,
+            "cache_duration",
+            DEFAULT_CACHE_DURATION_MS,
+        )?;
+        let cache_control_min_ms = duration(
+            raw.cache_control_min,
+            "cache_control_min",
+            DEFAULT_CACHE_CONTROL_MIN_MS,
+        )?;
+        let cache_control_max_ms = duration(
+            raw.cache_control_max,
+            "cache_control_max",
+            DEFAULT_CACHE_CONTROL_MAX_MS,
+        )?;
+        for (name, value) in [
+            ("cache_duration", cache_duration_ms),
+            ("cache_control_min", cache_control_min_ms),
+        ] {
+            if value < 1_000 {
+                return Err(ConfigError::new(
+                    format!("{at}.{name}"),
+                    "must be at least 1s",
+                ));
+            }
+        }
+        if cache_control_max_ms < cache_control_min_ms {
+            return Err(ConfigError::new(
+                format!("{at}.cache_control_max"),
+                "must not be below `cache_control_min`",
+            ));
+        }
+        let unknown_kid_refetch_ms = duration(
+            raw.unknown_kid_refetch_interval,
+            "unknown_kid_refetch_interval",
+            DEFAULT_UNKNOWN_KID_REFETCH_MS,
+        )?;
+        let max_staleness_ms =
+            duration(raw.max_staleness, "max_staleness", DEFAULT_MAX_STALENESS_MS)?;
+        if max_staleness_ms < 1_000 {
+            return Err(ConfigError::new(
+                format!("{at}.max_staleness"),
+                "must be at least 1s",
+            ));
+        }
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if !(1_024..=16 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError::new(
+                format!("{at}.max_body_bytes"),
+                "must be between 1024 and 16777216",
+            ));
+        }
+        Ok(Self {
+            endpoint,
+            cache_duration_ms,
+            cache_control_min_ms,
+            cache_control_max_ms,
+            unknown_kid_refetch_ms,
+            max_staleness_ms,
+            max_body_bytes,
+        })
+    }
+}
+
 impl HttpUri {
+    /// Splits an absolute URI found at run time (a discovery document's `jwks_uri`), to be
+    /// fetched through `cluster`.
+    pub fn from_discovered(uri: &str, cluster: &str, timeout_ms: u64) -> Result<Self, String> {
+        let raw = RawHttpUri {
+            uri: uri.to_string(),
+            cluster: cluster.to_string(),
+            timeout: None,
+        };
+        let mut parsed = Self::validate(raw, "jwks_uri").map_err(|e| e.message)?;
+        parsed.timeout_ms = timeout_ms;
+        Ok(parsed)
+    }
+
     fn validate(raw: RawHttpUri, at: &str) -> Result<Self, ConfigError> {
         let bad = |message: &str| ConfigError::new(format!("{at}.uri"), message.to_string());
         let uri = raw.uri;
@@ -668,8 +888,14 @@ mod tests {
         );
         assert_eq!(provider.clock_skew_seconds, 60);
         assert!(provider.require_expiration);
-        assert_eq!(provider.remote_jwks.cache_duration_ms, 600_000);
-        let uri = &provider.remote_jwks.http_uri;
+        let remote = provider.jwks.remote().unwrap();
+        assert_eq!(remote.cache_duration_ms, 600_000);
+        assert_eq!(remote.cache_control_min_ms, 300_000);
+        assert_eq!(remote.cache_control_max_ms, 86_400_000);
+        assert_eq!(remote.unknown_kid_refetch_ms, 30_000);
+        assert_eq!(remote.max_staleness_ms, 86_400_000);
+        assert_eq!(remote.max_body_bytes, 256 * 1024);
+        let uri = remote.first_uri();
         assert_eq!(uri.authority, "idp.example.test");
         assert_eq!(uri.path, "/.well-known/jwks.json");
         assert_eq!(uri.scheme, "https");
@@ -746,7 +972,7 @@ mod tests {
         let mut value = minimal();
         value["providers"][0]["remote_jwks"]["http_uri"]["uri"] = json!("http://idp:8080");
         let config = parse(value).unwrap();
-        let uri = &config.providers[0].remote_jwks.http_uri;
+        let uri = config.providers[0].jwks.remote().unwrap().first_uri();
         assert_eq!(
             (uri.authority.as_str(), uri.path.as_str()),
             ("idp:8080", "/")
@@ -857,5 +1083,57 @@ mod tests {
                 TokenSource::Cookie("session".into()),
             ]
         );
+    }
+
+    #[test]
+    fn discovery_and_local_keys() {
+        let mut value = minimal();
+        value["providers"][0]["remote_jwks"] = json!({"oidc_discovery": {"cluster": "idp"}});
+        let config = parse(value).unwrap();
+        match &config.providers[0].jwks.remote().unwrap().endpoint {
+            JwksEndpoint::Discovery(uri) => {
+                assert_eq!(uri.path, "/.well-known/openid-configuration");
+                assert_eq!(uri.authority, "idp.example.test");
+                assert_eq!(uri.cluster, "idp");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut value = minimal();
+        value["providers"][0]["remote_jwks"] = json!({"oidc_discovery": {"cluster": "idp"}, "http_uri": {"uri": "http://a/", "cluster": "c"}});
+        assert_eq!(parse(value).unwrap_err().field, "providers[0].remote_jwks");
+        let mut value = minimal();
+        value["providers"][0]["issuer"] = json!("not-a-url");
+        value["providers"][0]["remote_jwks"] = json!({"oidc_discovery": {"cluster": "idp"}});
+        assert!(parse(value)
+            .unwrap_err()
+            .message
+            .contains("discovery needs an http(s) issuer URL"));
+        let mut value = minimal();
+        value["providers"][0]["remote_jwks"] = serde_json::Value::Null;
+        value["providers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("remote_jwks");
+        value["providers"][0]["local_jwks"] = json!({"inline_string": "{\"keys\": []}"});
+        assert_eq!(
+            parse(value.clone()).unwrap_err().field,
+            "providers[0].local_jwks.inline_string"
+        );
+        value["providers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("local_jwks");
+        assert_eq!(parse(value).unwrap_err().field, "providers[0]");
+    }
+
+    #[test]
+    fn refresh_follows_max_age_within_bounds() {
+        let config = parse(minimal()).unwrap();
+        let remote = config.providers[0].jwks.remote().unwrap();
+        assert_eq!(remote.next_refresh_ms(0, None), 600_000);
+        assert_eq!(remote.next_refresh_ms(0, Some(3_600)), 3_240_000);
+        assert_eq!(remote.next_refresh_ms(0, Some(1)), 270_000);
+        assert_eq!(remote.next_refresh_ms(0, Some(10_000_000)), 77_760_000);
+        assert_eq!(remote.next_refresh_ms(u64::MAX, Some(u64::MAX)), u64::MAX);
     }
 }

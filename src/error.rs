@@ -28,6 +28,18 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for metrics and documentation.
+    pub const ALL: [ErrorCode; 8] = [
+        Self::AuthorizationHeaderMissing,
+        Self::InvalidHeader,
+        Self::InvalidToken,
+        Self::TokenExpired,
+        Self::InvalidClaims,
+        Self::InsufficientScope,
+        Self::JwksUnavailable,
+        Self::AccessDenied,
+    ];
+
     /// The `code` member of the JSON reply.
     pub fn as_str(self) -> &'static str {
         match self {

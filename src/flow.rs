@@ -27,6 +27,11 @@ pub trait RequestHeaders {
 pub trait KeySource {
     /// Whether provider `index` has keys now.
     fn availability(&mut self, index: usize) -> Availability;
+
+    /// Asks for provider `index`'s keys to be fetched again because a token names a `kid` they
+    /// lack. True when a fetch is due or under way (worth waiting for); false when rate-limited
+    /// or not possible (local keys).
+    fn request_refetch(&mut self, index: usize) -> bool;
 }
 
 /// What the host must do with the request.
@@ -34,8 +39,8 @@ pub trait KeySource {
 pub enum Decision {
     /// Let it through after these edits.
     Allow(Edits),
-    /// Answer locally with this failure.
-    Deny(AuthError),
+    /// Answer locally with this failure; the provider, when one was chosen (for metrics).
+    Deny(AuthError, Option<usize>),
     /// Pause it until the provider's first key set arrives (or the wait times out).
     Wait(Box<Pending>),
 }
@@ -53,6 +58,8 @@ pub struct Pending {
     pub target: String,
     /// Edits decided so far (header stripping).
     pub edits: Edits,
+    /// Set while waiting for a refetch: the completed-fetch count worth looking at again.
+    pub awaiting_fetch: Option<u64>,
 }
 
 fn keys_unavailable() -> AuthError {
@@ -93,10 +100,10 @@ pub fn on_request_headers(
     match requirement {
         Requirement::Public => return Decision::Allow(edits),
         Requirement::Deny => {
-            return Decision::Deny(AuthError::new(
-                ErrorCode::AccessDenied,
-                "No rule allows this request",
-            ))
+            return Decision::Deny(
+                AuthError::new(ErrorCode::AccessDenied, "No rule allows this request"),
+                None,
+            )
         }
         _ => {}
     }
@@ -104,22 +111,25 @@ pub fn on_request_headers(
     let sources = token_sources(config, candidates.as_deref());
     let found = match sources::find_token(&sources, headers, &target) {
         Ok(found) => found,
-        Err(err) => return Decision::Deny(err),
+        Err(err) => return Decision::Deny(err, None),
     };
     let prepared =
         match authenticator::prepare(config, candidates.as_deref(), &found.token, now_ms / 1_000) {
             Ok(prepared) => prepared,
-            Err(err) => return Decision::Deny(err),
+            Err(err) => return Decision::Deny(err, None),
         };
     let accepted_here = config
         .providers
         .get(prepared.provider)
         .is_some_and(|p| p.sources.contains(&found.source));
     if !accepted_here {
-        return Decision::Deny(AuthError::new(
-            ErrorCode::InvalidToken,
-            "Token was presented where its issuer's tokens are not accepted",
-        ));
+        return Decision::Deny(
+            AuthError::new(
+                ErrorCode::InvalidToken,
+                "Token was presented where its issuer's tokens are not accepted",
+            ),
+            Some(prepared.provider),
+        );
     }
     let pending = Pending {
         prepared,
@@ -127,6 +137,7 @@ pub fn on_request_headers(
         source: found.source,
         target,
         edits,
+        awaiting_fetch: None,
     };
     with_keys(config, pending, keys, false)
 }
@@ -162,48 +173,68 @@ pub fn on_keys_changed(
 
 fn with_keys(
     config: &Config,
-    pending: Pending,
+    mut pending: Pending,
     keys: &mut dyn KeySource,
     wait_expired: bool,
 ) -> Decision {
-    match keys.availability(pending.prepared.provider) {
-        Availability::Ready(set) => {
-            let Pending {
-                prepared,
-                rule,
-                source,
-                target,
-                mut edits,
-            } = pending;
-            let payload = prepared.payload_b64().to_string();
-            let verified = match prepared.verify(&set) {
-                Ok(verified) => verified,
-                Err(err) => return Decision::Deny(err),
-            };
-            let Some(provider) = config.providers.get(verified.provider) else {
-                return Decision::Deny(keys_unavailable());
-            };
-            let grant = Grant {
-                provider: verified.provider,
-                claims: &verified.claims,
-                scope_claims: &provider.scope_claims,
-            };
-            if let Err(shortfall) = config.rule_requirement(rule).check(&grant) {
-                let mut err = AuthError::new(
-                    ErrorCode::InsufficientScope,
-                    "The token does not grant access to this resource",
-                );
-                if !shortfall.scopes.is_empty() {
-                    err.scope = Some(shortfall.scopes.join(" "));
-                }
-                return Decision::Deny(err);
-            }
-            edits.add_verified(provider, &verified.claims, &payload, &source, &target);
-            Decision::Allow(edits)
+    let index = pending.prepared.provider;
+    let (set, version) = match keys.availability(index) {
+        Availability::Ready(set, version) => (set, version),
+        Availability::Pending if !wait_expired => return Decision::Wait(Box::new(pending)),
+        Availability::Pending | Availability::Unavailable => {
+            return Decision::Deny(keys_unavailable(), Some(index))
         }
-        Availability::Pending if !wait_expired => Decision::Wait(Box::new(pending)),
-        Availability::Pending | Availability::Unavailable => Decision::Deny(keys_unavailable()),
+    };
+    if let Some(awaited) = pending.awaiting_fetch {
+        if version.fetches < awaited && !wait_expired {
+            return Decision::Wait(Box::new(pending));
+        }
+    } else if let Some(kid) = pending.prepared.kid.as_deref() {
+        // A `kid` no key has: the provider may have rotated. Fetch again (rate-limited) and
+        // let the request wait for the next generation.
+        let unknown = set
+            .candidates(Some(kid), pending.prepared.alg)
+            .next()
+            .is_none();
+        if unknown && keys.request_refetch(index) {
+            pending.awaiting_fetch = Some(version.fetches.saturating_add(1));
+            return Decision::Wait(Box::new(pending));
+        }
     }
+    let Pending {
+        prepared,
+        rule,
+        source,
+        target,
+        mut edits,
+        awaiting_fetch: _,
+    } = pending;
+    let payload = prepared.payload_b64().to_string();
+    let verified = match prepared.verify(&set) {
+        Ok(verified) => verified,
+        Err(err) => return Decision::Deny(err, Some(index)),
+    };
+    let Some(provider) = config.providers.get(verified.provider) else {
+        return Decision::Deny(keys_unavailable(), Some(index));
+    };
+    let grant = Grant {
+        provider: verified.provider,
+        claims: &verified.claims,
+        scope_claims: &provider.scope_claims,
+    };
+    if let Err(shortfall) = config.rule_requirement(rule).check(&grant) {
+        let mut err = AuthError::new(
+            ErrorCode::InsufficientScope,
+            "The token does not grant access to this resource",
+        );
+        if !shortfall.scopes.is_empty() {
+            err.scope = Some(shortfall.scopes.join(" "));
+        }
+        return Decision::Deny(err, Some(index));
+    }
+    edits.provider = Some(index);
+    edits.add_verified(provider, &verified.claims, &payload, &source, &target);
+    Decision::Allow(edits)
 }
 
 #[cfg(test)]
@@ -259,6 +290,9 @@ mod tests {
         fn availability(&mut self, _index: usize) -> Availability {
             self.0.clone()
         }
+        fn request_refetch(&mut self, _index: usize) -> bool {
+            false
+        }
     }
 
     fn config() -> Config {
@@ -286,7 +320,13 @@ mod tests {
             minter.signing_key(Alg::Es384).public_jwk(),
         ]});
         let parsed = KeySet::parse(jwks.to_string().as_bytes()).unwrap();
-        Keys(Availability::Ready(Rc::new(parsed.keys)))
+        Keys(Availability::Ready(
+            Rc::new(parsed.keys),
+            crate::keystore::KeyVersion {
+                generation: 1,
+                fetches: 1,
+            },
+        ))
     }
 
     fn now_ms() -> u64 {
@@ -299,7 +339,7 @@ mod tests {
 
     fn denied(authorization: Option<&str>) -> ErrorCode {
         match decide(authorization, &mut ready()) {
-            Decision::Deny(err) => err.code,
+            Decision::Deny(err, _) => err.code,
             other => panic!("expected a denial, got {other:?}"),
         }
     }
@@ -401,7 +441,7 @@ mod tests {
             Decision::Allow(_)
         ));
         match on_keys_changed(&config, pending, &mut Keys(Availability::Pending), true) {
-            Decision::Deny(err) => assert_eq!(err.code, ErrorCode::JwksUnavailable),
+            Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::JwksUnavailable),
             other => panic!("{other:?}"),
         }
     }
@@ -410,7 +450,7 @@ mod tests {
     fn failed_fetches_without_keys_answer_503_at_once() {
         let header = bearer(&MintRequest::new(Alg::Rs256));
         match decide(Some(&header), &mut Keys(Availability::Unavailable)) {
-            Decision::Deny(err) => {
+            Decision::Deny(err, _) => {
                 assert_eq!(err.code, ErrorCode::JwksUnavailable);
                 assert_eq!(err.code.status(), 503);
             }
@@ -426,11 +466,14 @@ mod tests {
             fn availability(&mut self, _: usize) -> Availability {
                 panic!("keys consulted for a malformed token")
             }
+            fn request_refetch(&mut self, _: usize) -> bool {
+                panic!("refetch asked for a malformed token")
+            }
         }
         let headers = Headers::auth(Some("Bearer a.b.c"));
         assert!(matches!(
             on_request_headers(&config(), &headers, &mut NoKeys, now_ms()),
-            Decision::Deny(_)
+            Decision::Deny(..)
         ));
     }
 
@@ -464,7 +507,7 @@ mod tests {
 
     fn code_of(decision: Decision) -> ErrorCode {
         match decision {
-            Decision::Deny(err) => err.code,
+            Decision::Deny(err, _) => err.code,
             other => panic!("expected a denial, got {other:?}"),
         }
     }
@@ -497,7 +540,7 @@ mod tests {
             &config,
             &Headers::request("GET", "/admin/x").with("authorization", &plain),
         ) {
-            Decision::Deny(err) => {
+            Decision::Deny(err, _) => {
                 assert_eq!(err.code, ErrorCode::InsufficientScope);
                 assert_eq!(err.scope.as_deref(), Some("read:admin"));
             }

@@ -10,7 +10,7 @@
 //! [`ProviderStore::ensure_initialized`] creates the record from `on_configure`, which Envoy
 //! runs first on the main thread (canary VM), before any worker VM can race for the lease.
 
-use crate::config::Provider;
+use crate::config::{Provider, RemoteJwks};
 use crate::jwks::KeySet;
 use std::rc::Rc;
 
@@ -46,10 +46,14 @@ pub struct FetchState {
     pub lease_holder: u64,
     /// When the lease lapses, so another VM can take over from a holder that died.
     pub lease_expires_at_ms: u64,
+    /// When a request with an unknown `kid` last brought the refresh forward.
+    pub unknown_kid_refetch_at_ms: u64,
+    /// Fetches completed, successful or not: a request waiting for a refetch waits for this.
+    pub fetches: u64,
 }
 
-const STATE_FORMAT: u8 = 1;
-const STATE_LEN: usize = 1 + 8 * 5 + 4;
+const STATE_FORMAT: u8 = 3;
+const STATE_LEN: usize = 1 + 8 * 7 + 4;
 
 impl FetchState {
     /// Fixed-size little-endian encoding, cheap to read on every request.
@@ -62,6 +66,8 @@ impl FetchState {
         out.extend_from_slice(&self.failures.to_le_bytes());
         out.extend_from_slice(&self.lease_holder.to_le_bytes());
         out.extend_from_slice(&self.lease_expires_at_ms.to_le_bytes());
+        out.extend_from_slice(&self.unknown_kid_refetch_at_ms.to_le_bytes());
+        out.extend_from_slice(&self.fetches.to_le_bytes());
         out
     }
 
@@ -79,6 +85,8 @@ impl FetchState {
             failures: cursor.u32()?,
             lease_holder: cursor.u64()?,
             lease_expires_at_ms: cursor.u64()?,
+            unknown_kid_refetch_at_ms: cursor.u64()?,
+            fetches: cursor.u64()?,
         })
     }
 
@@ -122,6 +130,7 @@ pub fn retry_delay_ms(failures: u32, random: u64) -> u64 {
 pub struct ProviderStore {
     state_key: String,
     jwks_key: String,
+    jwks_uri_key: String,
 }
 
 /// How many times a state update is retried when other VMs keep writing.
@@ -130,13 +139,60 @@ const CAS_ATTEMPTS: usize = 8;
 impl ProviderStore {
     /// Names the entries after the provider and where its keys come from, so two plugin
     /// instances sharing a `vm_id` only share a key set when they fetch the same one.
-    pub fn new(provider: &Provider) -> Self {
-        let uri = &provider.remote_jwks.http_uri;
-        let base = format!("jwt_authn/v1/{}|{}|{}", provider.name, uri.cluster, uri.uri);
+    pub fn new(provider: &Provider, remote: &RemoteJwks) -> Self {
+        let uri = remote.first_uri();
+        let base = format!("jwt_authn/v2/{}|{}|{}", provider.name, uri.cluster, uri.uri);
         Self {
             state_key: format!("{base}/state"),
             jwks_key: format!("{base}/jwks"),
+            jwks_uri_key: format!("{base}/jwks_uri"),
         }
+    }
+
+    /// Remembers the `jwks_uri` a discovery document named, for whichever VM fetches next.
+    pub fn store_jwks_uri(&self, store: &dyn SharedData, uri: &str) -> Result<(), SetError> {
+        store.set(&self.jwks_uri_key, uri.as_bytes(), None)
+    }
+
+    /// The last `jwks_uri` discovery found.
+    pub fn read_jwks_uri(&self, store: &dyn SharedData) -> Option<String> {
+        store
+            .get(&self.jwks_uri_key)
+            .and_then(|(bytes, _)| String::from_utf8(bytes).ok())
+            .filter(|uri| !uri.is_empty())
+    }
+
+    /// Brings the next fetch forward for a token whose `kid` no key has, at most once per
+    /// `min_interval_ms`. True when a fetch is now due or already under way, so the request
+    /// should wait for it; false when rate-limited.
+    pub fn request_refetch(
+        &self,
+        store: &dyn SharedData,
+        now_ms: u64,
+        min_interval_ms: u64,
+    ) -> bool {
+        if min_interval_ms == 0 {
+            return false;
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            let (state, cas) = self.read_state(store);
+            if state.lease_held(now_ms) {
+                return true;
+            }
+            let last = state.unknown_kid_refetch_at_ms;
+            if last != 0 && now_ms.saturating_sub(last) < min_interval_ms {
+                return false;
+            }
+            let next = FetchState {
+                unknown_kid_refetch_at_ms: now_ms.max(1),
+                next_fetch_at_ms: state.next_fetch_at_ms.min(now_ms),
+                ..state
+            };
+            if store.set(&self.state_key, &next.encode(), cas).is_ok() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Creates the state record if absent (see the module docs for why this runs at configure).
@@ -188,7 +244,8 @@ impl ProviderStore {
     }
 
     /// Publishes a fetched document (already checked to hold usable keys) and releases the
-    /// lease. Returns the new generation.
+    /// lease. The generation rises only when the document changed, so workers re-parse (and
+    /// drop their verified-token caches) only for a real change. Returns the generation.
     pub fn publish(
         &self,
         store: &dyn SharedData,
@@ -196,9 +253,15 @@ impl ProviderStore {
         now_ms: u64,
         next_fetch_at_ms: u64,
     ) -> Result<u64, SetError> {
-        store.set(&self.jwks_key, document, None)?;
+        let changed = self.read_document(store).as_deref() != Some(document);
+        if changed {
+            store.set(&self.jwks_key, document, None)?;
+        }
         let state = self.update(store, |state| {
-            state.generation = state.generation.saturating_add(1);
+            if changed || state.generation == 0 {
+                state.generation = state.generation.saturating_add(1);
+            }
+            state.fetches = state.fetches.saturating_add(1);
             state.fetched_at_ms = now_ms;
             state.next_fetch_at_ms = next_fetch_at_ms;
             state.failures = 0;
@@ -215,6 +278,7 @@ impl ProviderStore {
         next_attempt_at_ms: u64,
     ) -> Result<FetchState, SetError> {
         self.update(store, |state| {
+            state.fetches = state.fetches.saturating_add(1);
             state.failures = state.failures.saturating_add(1);
             state.next_fetch_at_ms = next_attempt_at_ms;
             state.lease_holder = 0;
@@ -228,11 +292,20 @@ impl ProviderStore {
     }
 }
 
+/// Which key set a worker holds, and how many fetches had completed when it looked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyVersion {
+    /// The key-set generation (rises only when the document changes).
+    pub generation: u64,
+    /// Completed fetches, successful or not.
+    pub fetches: u64,
+}
+
 /// Whether a request can be checked against a provider's keys now.
 #[derive(Clone, Debug)]
 pub enum Availability {
-    /// The parsed key set of the newest generation.
-    Ready(Rc<KeySet>),
+    /// The parsed key set of the newest generation, and its version.
+    Ready(Rc<KeySet>, KeyVersion),
     /// No key set yet, but the first fetch has not failed: worth waiting for.
     Pending,
     /// No key set, and fetching has failed: answer 503 now.
@@ -255,20 +328,32 @@ impl WorkerKeys {
         }
     }
 
-    /// The newest key set of provider `index`, re-parsed only when its generation moved.
+    /// The newest key set of provider `index`, re-parsed only when its generation moved;
+    /// unavailable once the last successful fetch is older than `max_staleness_ms`.
     pub fn current(
         &mut self,
         index: usize,
         store: &ProviderStore,
         shared: &dyn SharedData,
+        now_ms: u64,
+        max_staleness_ms: u64,
     ) -> Availability {
         let (state, _) = store.read_state(shared);
         let Some(slot) = self.slots.get_mut(index) else {
             return Availability::Unavailable;
         };
+        let stale =
+            state.generation != 0 && now_ms.saturating_sub(state.fetched_at_ms) > max_staleness_ms;
+        if stale {
+            return Availability::Unavailable;
+        }
         if let Some((generation, keys)) = slot {
             if *generation == state.generation {
-                return Availability::Ready(Rc::clone(keys));
+                let version = KeyVersion {
+                    generation: *generation,
+                    fetches: state.fetches,
+                };
+                return Availability::Ready(Rc::clone(keys), version);
             }
         }
         if state.generation != 0 {
@@ -278,7 +363,11 @@ impl WorkerKeys {
             if let Some(parsed) = parsed {
                 let keys = Rc::new(parsed.keys);
                 *slot = Some((state.generation, Rc::clone(&keys)));
-                return Availability::Ready(keys);
+                let version = KeyVersion {
+                    generation: state.generation,
+                    fetches: state.fetches,
+                };
+                return Availability::Ready(keys, version);
             }
             log::warn!(
                 "published key set of generation {} does not parse; keeping the previous one",
@@ -286,7 +375,13 @@ impl WorkerKeys {
             );
         }
         match slot {
-            Some((_, keys)) => Availability::Ready(Rc::clone(keys)),
+            Some((generation, keys)) => Availability::Ready(
+                Rc::clone(keys),
+                KeyVersion {
+                    generation: *generation,
+                    fetches: state.fetches,
+                },
+            ),
             None if state.failures == 0 => Availability::Pending,
             None => Availability::Unavailable,
         }
@@ -328,6 +423,7 @@ pub(crate) mod tests {
         ProviderStore {
             state_key: "s".into(),
             jwks_key: "j".into(),
+            jwks_uri_key: "u".into(),
         }
     }
 
@@ -340,10 +436,12 @@ pub(crate) mod tests {
             failures: 6,
             lease_holder: 7,
             lease_expires_at_ms: 8,
+            unknown_kid_refetch_at_ms: 9,
+            fetches: 10,
         };
         assert_eq!(FetchState::decode(&state.encode()), Some(state));
         assert_eq!(FetchState::decode(&[]), None);
-        assert_eq!(FetchState::decode(&[2; STATE_LEN]), None);
+        assert_eq!(FetchState::decode(&[STATE_FORMAT + 1; STATE_LEN]), None);
         assert_eq!(FetchState::decode(&state.encode()[..STATE_LEN - 1]), None);
     }
 
@@ -422,16 +520,77 @@ pub(crate) mod tests {
         store.ensure_initialized(&shared).unwrap();
         let mut worker = WorkerKeys::new(1);
         assert!(matches!(
-            worker.current(0, &store, &shared),
+            worker.current(0, &store, &shared, 0, 1_000),
             Availability::Pending
         ));
         store.record_failure(&shared, 0).unwrap();
         assert!(matches!(
-            worker.current(0, &store, &shared),
+            worker.current(0, &store, &shared, 0, 1_000),
             Availability::Unavailable
         ));
         assert!(matches!(
-            worker.current(5, &store, &shared),
+            worker.current(5, &store, &shared, 0, 1_000),
+            Availability::Unavailable
+        ));
+    }
+
+    #[test]
+    fn unknown_kid_refetch_is_rate_limited() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        assert!(store.try_acquire(&shared, 1, 1_000, 5_000));
+        store.publish(&shared, b"{}", 1_000, 601_000).unwrap();
+        // The first miss brings the refresh forward.
+        assert!(store.request_refetch(&shared, 2_000, 30_000));
+        assert!(store.read_state(&shared).0.fetch_due(2_000));
+        // While that fetch runs, more misses wait for it instead of asking again.
+        assert!(store.try_acquire(&shared, 1, 2_000, 5_000));
+        assert!(store.request_refetch(&shared, 2_100, 30_000));
+        store.publish(&shared, b"{}", 2_200, 602_200).unwrap();
+        // Afterwards, a flood inside the interval gets nothing.
+        for t in (3_000..31_999).step_by(1_000) {
+            assert!(!store.request_refetch(&shared, t, 30_000), "{t}");
+        }
+        assert!(!store.read_state(&shared).0.fetch_due(31_999));
+        assert!(store.request_refetch(&shared, 32_000, 30_000));
+        // Zero turns it off.
+        assert!(!store.request_refetch(&shared, 99_000, 0));
+    }
+
+    #[test]
+    fn an_unchanged_document_keeps_its_generation() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        assert_eq!(store.publish(&shared, b"{\"keys\":1}", 1, 2).unwrap(), 1);
+        assert_eq!(store.publish(&shared, b"{\"keys\":1}", 3, 4).unwrap(), 1);
+        assert_eq!(store.read_state(&shared).0.fetched_at_ms, 3);
+        assert_eq!(store.publish(&shared, b"{\"keys\":2}", 5, 6).unwrap(), 2);
+    }
+
+    #[test]
+    fn stale_keys_become_unavailable() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        let doc = serde_json::json!({"keys": [testbed::mint::Key::generate(testbed::mint::Alg::Es384, "k").unwrap().public_jwk()]}).to_string();
+        store
+            .publish(&shared, doc.as_bytes(), 10_000, 20_000)
+            .unwrap();
+        let mut worker = WorkerKeys::new(1);
+        assert!(matches!(
+            worker.current(0, &store, &shared, 15_000, 5_000),
+            Availability::Ready(
+                _,
+                KeyVersion {
+                    generation: 1,
+                    fetches: 1
+                }
+            )
+        ));
+        assert!(matches!(
+            worker.current(0, &store, &shared, 15_001, 5_000),
             Availability::Unavailable
         ));
     }

@@ -15,6 +15,8 @@ pub struct Edits {
     pub set: Vec<(String, String)>,
     /// A replacement `:path` (a token taken from the query is cut out of it).
     pub path: Option<String>,
+    /// The provider whose token was verified (`None` on public routes), for metrics.
+    pub provider: Option<usize>,
 }
 
 impl Edits {

@@ -34,14 +34,25 @@ fn plugin_config(idp: &IdpServer, cache_duration: &str) -> Value {
                     "cluster": "idp",
                     "timeout": "1s"
                 },
-                "cache_duration": cache_duration
+                "cache_duration": cache_duration,
+                "cache_control_min": "1s"
             }
         }]
     })
 }
 
+/// Starts the testbed; the mock provider's `Cache-Control: max-age` equals `cache_duration` so
+/// the refresh interval is the one the test names (90% of it, at least 1 s).
 fn start(cache_duration: &'static str) -> Testbed {
-    Testbed::start(|idp| plugin_config(idp, cache_duration))
+    let seconds: u64 = cache_duration.trim_end_matches('s').parse().unwrap();
+    Testbed::start_with(
+        IdpOptions {
+            max_age_secs: Some(seconds),
+            ..IdpOptions::default()
+        },
+        |_| {},
+        |idp| plugin_config(idp, cache_duration),
+    )
 }
 
 /// Asserts a local reply: status, JSON code, content type and exact `WWW-Authenticate`.
@@ -330,8 +341,8 @@ fn one_fetch_per_refresh_interval_across_workers() {
     let start = tb.idp.jwks_fetches();
     std::thread::sleep(Duration::from_millis(6_500));
     let fetched = tb.idp.jwks_fetches() - start;
-    // Three VMs (two workers and the main thread) each tick every 200 ms; a 2 s interval over
-    // 6.5 s allows three refreshes (four if the first lands early), never one per VM.
+    // Three VMs (two workers and the main thread) each tick every 200 ms; a refresh every
+    // 1.8 s (90% of max-age=2) over 6.5 s allows three or four fetches, never one per VM.
     assert!(
         (3..=4).contains(&fetched),
         "{fetched} fetches in 6.5 s with a 2 s interval"

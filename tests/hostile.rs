@@ -862,10 +862,13 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
 
     // ---- Nothing was fetched on a token's say-so ----
     assert_eq!(counter.hits(), 0, "a token made the filter fetch a URL");
-    assert_eq!(
+    // A `kid` the key set lacks may bring the configured JWKS refresh forward, but only once per
+    // `unknown_kid_refetch_interval` (30 s by default), however many such tokens arrive.
+    assert!(
+        tb.idp.jwks_fetches() <= fetches_at_start + 1,
+        "tokens made the filter fetch the provider's JWKS more than the rate limit allows: {} > {}",
         tb.idp.jwks_fetches(),
-        fetches_at_start,
-        "a token made the filter fetch the provider's JWKS again"
+        fetches_at_start + 1
     );
 
     // ---- No VM failed ----

@@ -1,5 +1,6 @@
 //! One request: read the header, decide through [`crate::flow`], apply the decision.
 
+use super::metrics::Metrics;
 use super::shared::{now_ms, VmState, Waiter};
 use crate::error::{AuthError, ErrorReply};
 use crate::flow::{self, Decision, RequestHeaders};
@@ -49,13 +50,15 @@ pub fn send_reply(reply: &ErrorReply) {
 }
 
 /// Applies a final decision for the current effective context; true if the request may go on.
-pub fn apply(decision: Decision, realm: &str) -> bool {
+pub fn apply(decision: Decision, realm: &str, metrics: &Metrics) -> bool {
     match decision {
         Decision::Allow(edits) => {
+            metrics.allowed(edits.provider);
             apply_edits(&edits);
             true
         }
-        Decision::Deny(err) => {
+        Decision::Deny(err, provider) => {
+            metrics.denied(err.code, provider);
             deny(&err, realm);
             false
         }
@@ -97,7 +100,8 @@ impl Context for Filter {}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let mut vm = self.vm.borrow_mut();
+        let mut guard = self.vm.borrow_mut();
+        let vm = &mut *guard;
         let Some(config) = vm.config.clone() else {
             log::error!("request refused: the plugin has no valid configuration");
             send_reply(
@@ -110,7 +114,8 @@ impl HttpContext for Filter {
             return Action::Pause;
         };
         let now = now_ms();
-        let decision = flow::on_request_headers(&config, &HostHeaders, &mut vm.key_source(), now);
+        let decision =
+            flow::on_request_headers(&config, &HostHeaders, &mut vm.key_source(&config, now), now);
         match decision {
             Decision::Wait(pending) => {
                 vm.waiters.insert(
@@ -123,7 +128,7 @@ impl HttpContext for Filter {
                 Action::Pause
             }
             other => {
-                if apply(other, &config.realm) {
+                if apply(other, &config.realm, &vm.metrics) {
                     Action::Continue
                 } else {
                     Action::Pause

@@ -6,6 +6,7 @@
 //! FIELD_NOTES: reading a non-UTF-8 header with the string getters traps the VM).
 
 mod http;
+mod metrics;
 mod root;
 mod shared;
 

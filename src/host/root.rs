@@ -1,10 +1,11 @@
 //! The root context: configuration, the key-fetch schedule, and waking paused requests.
 
 use super::http::{apply, Filter};
+use super::metrics::Metrics;
 use super::shared::{now_ms, random_u64, HostShared, VmState};
-use crate::config::Config;
+use crate::config::{Config, HttpUri, JwksEndpoint, JwksSource, RemoteJwks};
 use crate::flow::{self, Decision};
-use crate::jwks::KeySet;
+use crate::jwks::{KeySet, ParsedKeySet};
 use crate::keystore::{retry_delay_ms, ProviderStore, WorkerKeys};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -16,18 +17,31 @@ use std::time::Duration;
 
 /// How often each VM checks the fetch schedule and its paused requests.
 const TICK: Duration = Duration::from_millis(200);
-/// A lease outlives the fetch timeout by this much before another VM may take over.
+/// A lease outlives the fetches it covers by this much before another VM may take over.
 const LEASE_MARGIN_MS: u64 = 2_000;
-/// Largest JWKS body accepted; larger ones count as a failed fetch.
-const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// Which document a callout fetches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The OpenID discovery document, which names the JWKS URI.
+    Discovery,
+    /// The JWKS itself.
+    Jwks,
+}
 
 /// The plugin's root context, one per VM.
 pub struct Root {
     vm: Rc<RefCell<VmState>>,
     /// Identifies this VM as a lease holder.
     vm_token: u64,
-    /// Callouts in flight: token to provider index.
-    in_flight: BTreeMap<u32, usize>,
+    /// Callouts in flight: token to provider index and phase.
+    in_flight: BTreeMap<u32, (usize, Phase)>,
+}
+
+/// A successful callout response.
+struct Fetched {
+    body: Vec<u8>,
+    max_age: Option<u64>,
 }
 
 impl Root {
@@ -44,47 +58,75 @@ impl Root {
         self.vm.borrow().config.clone()
     }
 
+    fn store(&self, index: usize) -> Option<ProviderStore> {
+        self.vm.borrow().stores.get(index).cloned().flatten()
+    }
+
     /// Starts every fetch that is due and whose lease this VM wins.
-    fn fetch_due_key_sets(&mut self, now: u64) {
-        let Some(config) = self.config() else { return };
-        let stores = self.vm.borrow().stores.clone();
-        for (index, (provider, store)) in config.providers.iter().zip(stores.iter()).enumerate() {
-            if self.in_flight.values().any(|&i| i == index) {
+    fn fetch_due_key_sets(&mut self, config: &Config, now: u64) {
+        for (index, provider) in config.providers.iter().enumerate() {
+            let (Some(remote), Some(store)) = (provider.jwks.remote(), self.store(index)) else {
+                continue;
+            };
+            if self.in_flight.values().any(|&(i, _)| i == index) {
                 continue;
             }
-            let uri = &provider.remote_jwks.http_uri;
-            let lease_ms = uri.timeout_ms.saturating_add(LEASE_MARGIN_MS);
+            let lease_ms = remote
+                .first_uri()
+                .timeout_ms
+                .saturating_mul(2)
+                .saturating_add(LEASE_MARGIN_MS);
             if !store.try_acquire(&HostShared, self.vm_token, now, lease_ms) {
                 continue;
             }
-            let user_agent = concat!("jwt-authn-wasm/", env!("CARGO_PKG_VERSION"));
-            let headers = vec![
-                (":method", "GET"),
-                (":path", uri.path.as_str()),
-                (":authority", uri.authority.as_str()),
-                (":scheme", uri.scheme.as_str()),
-                ("accept", "application/json"),
-                ("user-agent", user_agent),
-            ];
-            let timeout = Duration::from_millis(uri.timeout_ms);
-            match hostcalls::dispatch_http_call(&uri.cluster, headers, None, vec![], timeout) {
-                Ok(token) => {
-                    log::debug!("provider {}: fetching keys from {}", provider.name, uri.uri);
-                    self.in_flight.insert(token, index);
+            match &remote.endpoint {
+                JwksEndpoint::Uri(uri) => {
+                    self.dispatch(index, Phase::Jwks, uri, &provider.name, &store, now)
                 }
-                Err(status) => {
-                    log::warn!(
-                        "provider {}: could not start the key fetch through cluster `{}` ({status:?}); does the cluster exist?",
-                        provider.name,
-                        uri.cluster
-                    );
-                    self.fetch_failed(index, store, now);
+                JwksEndpoint::Discovery(uri) => {
+                    self.dispatch(index, Phase::Discovery, uri, &provider.name, &store, now)
                 }
             }
         }
     }
 
+    fn dispatch(
+        &mut self,
+        index: usize,
+        phase: Phase,
+        uri: &HttpUri,
+        name: &str,
+        store: &ProviderStore,
+        now: u64,
+    ) {
+        let user_agent = concat!("jwt-authn-wasm/", env!("CARGO_PKG_VERSION"));
+        let headers = vec![
+            (":method", "GET"),
+            (":path", uri.path.as_str()),
+            (":authority", uri.authority.as_str()),
+            (":scheme", uri.scheme.as_str()),
+            ("accept", "application/json"),
+            ("user-agent", user_agent),
+        ];
+        let timeout = Duration::from_millis(uri.timeout_ms);
+        match hostcalls::dispatch_http_call(&uri.cluster, headers, None, vec![], timeout) {
+            Ok(token) => {
+                log::debug!("provider {name}: fetching {}", uri.uri);
+                self.in_flight.insert(token, (index, phase));
+            }
+            Err(status) => {
+                log::warn!(
+                    "provider {name}: could not start the fetch of {} through cluster `{}` ({status:?}); does the cluster exist?",
+                    uri.uri,
+                    uri.cluster
+                );
+                self.fetch_failed(index, store, now);
+            }
+        }
+    }
+
     fn fetch_failed(&self, index: usize, store: &ProviderStore, now: u64) {
+        self.vm.borrow().metrics.fetched(index, false);
         let (state, _) = store.read_state(&HostShared);
         let delay = retry_delay_ms(state.failures.saturating_add(1), random_u64());
         if let Err(err) = store.record_failure(&HostShared, now.saturating_add(delay)) {
@@ -94,52 +136,97 @@ impl Root {
         }
     }
 
-    /// Handles a finished key fetch: publish a usable key set, or count a failure.
-    fn on_key_fetch(&mut self, index: usize, num_headers: usize, body_size: usize) {
+    /// Handles a finished callout: discovery leads to the JWKS fetch; a JWKS is published.
+    fn on_fetch(&mut self, index: usize, phase: Phase, num_headers: usize, body_size: usize) {
         let Some(config) = self.config() else { return };
-        let (Some(provider), Some(store)) = (
-            config.providers.get(index),
-            self.vm.borrow().stores.get(index).cloned(),
-        ) else {
+        let (Some(provider), Some(store)) = (config.providers.get(index), self.store(index)) else {
+            return;
+        };
+        let Some(remote) = provider.jwks.remote() else {
             return;
         };
         let now = now_ms();
-        let outcome = read_key_fetch(num_headers, body_size);
-        match outcome {
-            Ok((document, parsed)) => {
-                for skipped in &parsed.skipped {
-                    log::warn!("provider {}: skipping key {skipped}", provider.name);
-                }
-                let next = now.saturating_add(provider.remote_jwks.cache_duration_ms);
-                match store.publish(&HostShared, &document, now, next) {
-                    Ok(generation) => log::info!(
-                        "provider {}: key set updated ({} usable keys, generation {generation})",
-                        provider.name,
-                        parsed.keys.len()
-                    ),
-                    Err(err) => log::warn!(
-                        "provider {}: could not publish the key set to shared data: {err:?}",
-                        provider.name
-                    ),
-                }
+        let response = read_response(num_headers, body_size, remote.max_body_bytes);
+        match phase {
+            Phase::Discovery => {
+                let found = response
+                    .and_then(|r| jwks_uri_from_discovery(&r.body, &provider.issuer, remote));
+                let uri = match found {
+                    Ok(uri) => {
+                        if let Err(err) = store.store_jwks_uri(&HostShared, &uri.uri) {
+                            log::warn!(
+                                "provider {}: could not store the jwks_uri: {err:?}",
+                                provider.name
+                            );
+                        }
+                        uri
+                    }
+                    Err(reason) => {
+                        let last = store.read_jwks_uri(&HostShared).and_then(|u| {
+                            HttpUri::from_discovered(
+                                &u,
+                                &remote.first_uri().cluster,
+                                remote.first_uri().timeout_ms,
+                            )
+                            .ok()
+                        });
+                        match last {
+                            Some(uri) => {
+                                log::warn!(
+                                    "provider {}: discovery failed ({reason}); using the last known jwks_uri",
+                                    provider.name
+                                );
+                                uri
+                            }
+                            None => {
+                                log::warn!(
+                                    "provider {}: discovery failed: {reason}",
+                                    provider.name
+                                );
+                                self.fetch_failed(index, &store, now);
+                                return;
+                            }
+                        }
+                    }
+                };
+                self.dispatch(index, Phase::Jwks, &uri, &provider.name, &store, now);
             }
-            Err(reason) => {
-                log::warn!(
-                    "provider {}: key fetch from {} failed: {reason}",
-                    provider.name,
-                    provider.remote_jwks.http_uri.uri
-                );
-                self.fetch_failed(index, &store, now);
-            }
+            Phase::Jwks => match response.and_then(parse_key_set) {
+                Ok((document, parsed, max_age)) => {
+                    for skipped in &parsed.skipped {
+                        log::warn!("provider {}: {skipped}", provider.name);
+                    }
+                    let next = remote.next_refresh_ms(now, max_age);
+                    match store.publish(&HostShared, &document, now, next) {
+                        Ok(generation) => {
+                            self.vm.borrow().metrics.fetched(index, true);
+                            log::info!(
+                                "provider {}: key set fetched ({} usable keys, generation {generation}, next refresh in {} s)",
+                                provider.name,
+                                parsed.keys.len(),
+                                next.saturating_sub(now) / 1_000
+                            );
+                        }
+                        Err(err) => log::warn!(
+                            "provider {}: could not publish the key set to shared data: {err:?}",
+                            provider.name
+                        ),
+                    }
+                }
+                Err(reason) => {
+                    log::warn!("provider {}: key fetch failed: {reason}", provider.name);
+                    self.fetch_failed(index, &store, now);
+                }
+            },
         }
     }
 
     /// Decides paused requests whose keys arrived or whose wait ran out.
-    fn wake_waiters(&mut self, now: u64) {
-        let Some(config) = self.config() else { return };
+    fn wake_waiters(&mut self, config: &Config, now: u64) {
         let mut ready = Vec::new();
         {
-            let mut vm = self.vm.borrow_mut();
+            let mut guard = self.vm.borrow_mut();
+            let vm = &mut *guard;
             let ids: Vec<u32> = vm.waiters.keys().copied().collect();
             for id in ids {
                 let Some(waiter) = vm.waiters.get(&id) else {
@@ -147,7 +234,12 @@ impl Root {
                 };
                 let expired = now >= waiter.deadline_ms;
                 let pending = waiter.pending.clone();
-                match flow::on_keys_changed(&config, pending, &mut vm.key_source(), expired) {
+                match flow::on_keys_changed(
+                    config,
+                    pending,
+                    &mut vm.key_source(config, now),
+                    expired,
+                ) {
                     Decision::Wait(_) => {}
                     decision => {
                         vm.waiters.remove(&id);
@@ -160,43 +252,106 @@ impl Root {
             if hostcalls::set_effective_context(id).is_err() {
                 continue;
             }
-            if apply(decision, &config.realm) {
+            let go_on = apply(decision, &config.realm, &self.vm.borrow().metrics);
+            if go_on {
                 if let Err(status) = hostcalls::resume_http_request() {
                     log::warn!("could not resume a request that waited for keys: {status:?}");
                 }
             }
         }
     }
+
+    /// Publishes how old each provider's keys are.
+    fn record_key_ages(&self, config: &Config, now: u64) {
+        let vm = self.vm.borrow();
+        for (index, _) in config.providers.iter().enumerate() {
+            if let Some(store) = vm.stores.get(index).and_then(Option::as_ref) {
+                let (state, _) = store.read_state(&HostShared);
+                if state.generation != 0 {
+                    vm.metrics
+                        .key_age(index, now.saturating_sub(state.fetched_at_ms) / 1_000);
+                }
+            }
+        }
+    }
 }
 
-/// Reads a callout's response: a 200 whose body is a JWKS with at least one usable key.
-fn read_key_fetch(
+/// Reads a callout's response: a 200 with a body within the size limit.
+fn read_response(
     num_headers: usize,
     body_size: usize,
-) -> Result<(Vec<u8>, crate::jwks::ParsedKeySet), String> {
+    max_body_bytes: usize,
+) -> Result<Fetched, String> {
     if num_headers == 0 {
         return Err("no response (connection failed, reset or timed out)".into());
     }
     let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
         .map_err(|status| format!("response headers unreadable ({status:?})"))?;
-    let status = headers
-        .iter()
-        .find(|(name, _)| name == ":status")
-        .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
-        .unwrap_or_default();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+    };
+    let status = header(":status").unwrap_or_default();
     if status != "200" {
         return Err(format!("HTTP status {status}"));
     }
-    if body_size > MAX_JWKS_BYTES {
+    if body_size > max_body_bytes {
         return Err(format!(
-            "body of {body_size} bytes exceeds the {MAX_JWKS_BYTES}-byte limit"
+            "body of {body_size} bytes exceeds the {max_body_bytes}-byte limit"
         ));
     }
     let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .map_err(|status| format!("body unreadable ({status:?})"))?
         .unwrap_or_default();
-    let parsed = KeySet::parse(&body).map_err(|err| format!("unusable key set: {err}"))?;
-    Ok((body, parsed))
+    let max_age = header("cache-control").and_then(|value| max_age(&value));
+    Ok(Fetched { body, max_age })
+}
+
+/// `max-age` of a `Cache-Control` value (RFC 9111 section 5.2.2.1), unless `no-store` or
+/// `no-cache` forbid reuse.
+fn max_age(value: &str) -> Option<u64> {
+    let mut age = None;
+    for directive in value.split(',') {
+        let directive = directive.trim();
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return None;
+        }
+        if let Some(seconds) = lower.strip_prefix("max-age=") {
+            age = seconds.trim_matches('"').parse().ok();
+        }
+    }
+    age
+}
+
+fn parse_key_set(fetched: Fetched) -> Result<(Vec<u8>, ParsedKeySet, Option<u64>), String> {
+    let parsed = KeySet::parse(&fetched.body).map_err(|err| format!("unusable key set: {err}"))?;
+    Ok((fetched.body, parsed, fetched.max_age))
+}
+
+/// The `jwks_uri` of a discovery document whose `issuer` is exactly the configured one
+/// (OpenID Connect Discovery 1.0 section 4.3).
+fn jwks_uri_from_discovery(
+    body: &[u8],
+    issuer: &str,
+    remote: &RemoteJwks,
+) -> Result<HttpUri, String> {
+    let document: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| "the discovery document is not JSON".to_string())?;
+    match document.get("issuer").and_then(|v| v.as_str()) {
+        Some(found) if found == issuer => {}
+        Some(_) => return Err("the discovery document names another issuer".into()),
+        None => return Err("the discovery document has no issuer".into()),
+    }
+    let uri = document
+        .get("jwks_uri")
+        .and_then(|v| v.as_str())
+        .ok_or("the discovery document has no jwks_uri")?;
+    let first = remote.first_uri();
+    HttpUri::from_discovered(uri, &first.cluster, first.timeout_ms)
+        .map_err(|e| format!("bad jwks_uri: {e}"))
 }
 
 impl Context for Root {
@@ -207,9 +362,11 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        if let Some(index) = self.in_flight.remove(&token_id) {
-            self.on_key_fetch(index, num_headers, body_size);
-            self.wake_waiters(now_ms());
+        if let Some((index, phase)) = self.in_flight.remove(&token_id) {
+            self.on_fetch(index, phase, num_headers, body_size);
+            if let Some(config) = self.config() {
+                self.wake_waiters(&config, now_ms());
+            }
         }
     }
 }
@@ -232,13 +389,29 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let stores: Vec<ProviderStore> = config.providers.iter().map(ProviderStore::new).collect();
-        for (provider, store) in config.providers.iter().zip(&stores) {
-            if let Err(err) = store.ensure_initialized(&HostShared) {
-                log::warn!(
-                    "provider {}: could not initialise shared data: {err:?}",
-                    provider.name
-                );
+        let mut stores = Vec::with_capacity(config.providers.len());
+        let mut local = Vec::with_capacity(config.providers.len());
+        for provider in &config.providers {
+            match &provider.jwks {
+                JwksSource::Remote(remote) => {
+                    let store = ProviderStore::new(provider, remote);
+                    if let Err(err) = store.ensure_initialized(&HostShared) {
+                        log::warn!(
+                            "provider {}: could not initialise shared data: {err:?}",
+                            provider.name
+                        );
+                    }
+                    stores.push(Some(store));
+                    local.push(None);
+                }
+                JwksSource::Local(document) => {
+                    stores.push(None);
+                    local.push(
+                        KeySet::parse(document.as_bytes())
+                            .ok()
+                            .map(|p| Rc::new(p.keys)),
+                    );
+                }
             }
             if provider.audiences.is_empty() {
                 log::warn!(
@@ -251,6 +424,8 @@ impl RootContext for Root {
             let mut vm = self.vm.borrow_mut();
             vm.keys = WorkerKeys::new(config.providers.len());
             vm.stores = stores;
+            vm.local = local;
+            vm.metrics = Metrics::define(&config);
             vm.config = Some(Rc::new(config));
         }
         if let Err(status) = hostcalls::set_tick_period(TICK) {
@@ -260,9 +435,11 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        let Some(config) = self.config() else { return };
         let now = now_ms();
-        self.fetch_due_key_sets(now);
-        self.wake_waiters(now);
+        self.fetch_due_key_sets(&config, now);
+        self.wake_waiters(&config, now);
+        self.record_key_ages(&config, now);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

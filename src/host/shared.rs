@@ -1,9 +1,11 @@
 //! State one VM shares between its root context and its requests, and the host services the
 //! pure core reaches through traits (shared data, the clock, randomness).
 
+use super::metrics::Metrics;
 use crate::config::Config;
 use crate::flow::KeySource;
-use crate::keystore::{Availability, ProviderStore, SetError, SharedData, WorkerKeys};
+use crate::jwks::KeySet;
+use crate::keystore::{Availability, KeyVersion, ProviderStore, SetError, SharedData, WorkerKeys};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
 use std::collections::hash_map::RandomState;
@@ -24,12 +26,16 @@ pub struct Waiter {
 pub struct VmState {
     /// The active configuration; `None` until `on_configure` succeeds.
     pub config: Option<Rc<Config>>,
-    /// The shared-data entries of each provider, in configuration order.
-    pub stores: Vec<ProviderStore>,
-    /// This VM's parsed key sets.
+    /// The shared-data entries of each remote provider, in configuration order.
+    pub stores: Vec<Option<ProviderStore>>,
+    /// The key sets of local providers, parsed at configure time.
+    pub local: Vec<Option<Rc<KeySet>>>,
+    /// This VM's parsed copies of the remote key sets.
     pub keys: WorkerKeys,
     /// Paused requests by context id.
     pub waiters: BTreeMap<u32, Waiter>,
+    /// This VM's metric ids.
+    pub metrics: Metrics,
 }
 
 impl VmState {
@@ -38,16 +44,21 @@ impl VmState {
         Self {
             config: None,
             stores: Vec::new(),
+            local: Vec::new(),
             keys: WorkerKeys::new(0),
             waiters: BTreeMap::new(),
+            metrics: Metrics::default(),
         }
     }
 
-    /// A [`KeySource`] over this VM's key sets.
-    pub fn key_source(&mut self) -> VmKeys<'_> {
+    /// A [`KeySource`] over this VM's key sets at time `now_ms`.
+    pub fn key_source<'a>(&'a mut self, config: &'a Config, now_ms: u64) -> VmKeys<'a> {
         VmKeys {
             keys: &mut self.keys,
             stores: &self.stores,
+            local: &self.local,
+            config,
+            now_ms,
         }
     }
 }
@@ -55,14 +66,47 @@ impl VmState {
 /// This VM's view of the providers' key sets, read through shared data.
 pub struct VmKeys<'a> {
     keys: &'a mut WorkerKeys,
-    stores: &'a [ProviderStore],
+    stores: &'a [Option<ProviderStore>],
+    local: &'a [Option<Rc<KeySet>>],
+    config: &'a Config,
+    now_ms: u64,
+}
+
+impl<'a> VmKeys<'a> {
+    fn remote(&self, index: usize) -> Option<(&'a ProviderStore, &'a crate::config::RemoteJwks)> {
+        let stores: &'a [Option<ProviderStore>] = self.stores;
+        let config: &'a Config = self.config;
+        let store = stores.get(index)?.as_ref()?;
+        let remote = config.providers.get(index)?.jwks.remote()?;
+        Some((store, remote))
+    }
 }
 
 impl KeySource for VmKeys<'_> {
     fn availability(&mut self, index: usize) -> Availability {
-        match self.stores.get(index) {
-            Some(store) => self.keys.current(index, store, &HostShared),
-            None => Availability::Unavailable,
+        if let Some(Some(set)) = self.local.get(index) {
+            return Availability::Ready(
+                Rc::clone(set),
+                KeyVersion {
+                    generation: 1,
+                    fetches: 0,
+                },
+            );
+        }
+        let Some((store, remote)) = self.remote(index) else {
+            return Availability::Unavailable;
+        };
+        let staleness = remote.max_staleness_ms;
+        self.keys
+            .current(index, store, &HostShared, self.now_ms, staleness)
+    }
+
+    fn request_refetch(&mut self, index: usize) -> bool {
+        match self.remote(index) {
+            Some((store, remote)) => {
+                store.request_refetch(&HostShared, self.now_ms, remote.unknown_kid_refetch_ms)
+            }
+            None => false,
         }
     }
 }

@@ -75,7 +75,14 @@ pub fn request(
         stream.set_read_timeout(Some(left))?;
         match stream.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Ok(n) => {
+                raw.extend_from_slice(buf.get(..n).unwrap_or_default());
+                // Stop at the end of the response rather than waiting for the peer to close:
+                // Envoy delays its close after a local reply (delayed_close_timeout, 1 s).
+                if is_complete(&raw) {
+                    break;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // A reset after a complete response (the peer closed with unread input) is fine.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !raw.is_empty() => break,
@@ -110,6 +117,33 @@ fn encode_request(
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// Whether `raw` holds a whole final response framed by `Content-Length` or chunked encoding
+/// (a response framed by the connection's close is complete only at EOF).
+fn is_complete(raw: &[u8]) -> bool {
+    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let (head, rest) = raw.split_at(head_end);
+    let body = rest.get(4..).unwrap_or_default();
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    if head.starts_with("http/1.1 1") || head.starts_with("http/1.0 1") {
+        return is_complete(body);
+    }
+    let header = |name: &str| {
+        head.split("\r\n")
+            .filter_map(|line| line.split_once(':'))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    if header("transfer-encoding").is_some_and(|v| v.ends_with("chunked")) {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        Some(length) => body.len() >= length,
+        None => false,
+    }
 }
 
 fn invalid(why: &str) -> io::Error {
