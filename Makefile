@@ -41,7 +41,7 @@ unit:
 	cargo test --workspace --lib --bins
 
 # The last line sums every test binary's result ("tests: N passed, N failed").
-test: lint build envoy
+test: lint deny build envoy
 	set -o pipefail; ENVOY_BIN=$(abspath $(ENVOY)) JWT_AUTHN_WASM=$(abspath $(WASM)) \
 	  cargo test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
@@ -95,3 +95,26 @@ check-deploy: build envoy
 	  py=target/deploy-venv/bin/python; fi; \
 	ENVOY_BIN=$(abspath $(ENVOY)) JWT_AUTHN_WASM=$(abspath $(WASM)) DEPLOY_TOOLS=$(abspath $(DEPLOY_TOOLS)) \
 	  $$py scripts/check_deploy.py --strict
+
+## Supply chain (deny.toml): licenses, bans, sources. cargo-deny is installed when missing.
+.PHONY: deny deny-install deny-advisories fuzz
+deny: deny-install
+	cargo deny check --hide-inclusion-graph licenses bans sources
+deny-install:
+	@command -v cargo-deny >/dev/null 2>&1 || cargo install --locked cargo-deny
+## The RustSec advisory check: it clones the advisory database from GitHub (see SECURITY.md).
+deny-advisories: deny-install
+	cargo deny check --hide-inclusion-graph advisories
+
+## Fuzzing (fuzz/): each target for FUZZ_SECONDS, one after another, on one core. cargo-fuzz
+## needs nightly features; RUSTC_BOOTSTRAP=1 lets the stable toolchain provide them.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= token_pipeline bearer_header jwks_parse config_parse
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+	@set -e; for target in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$target; \
+	  echo "fuzz: $$target for $(FUZZ_SECONDS)s"; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$target fuzz/corpus/$$target fuzz/seeds/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 -print_final_stats=1; \
+	done
