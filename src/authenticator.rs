@@ -35,6 +35,8 @@ pub struct Verified {
     pub provider: usize,
     /// The verified payload.
     pub claims: Map<String, Value>,
+    /// The payload exactly as the token carried it (base64url), for `forward_payload_header`.
+    pub payload_b64: String,
 }
 
 /// Picks the provider for an untrusted `iss` among `candidates` (`None`: every provider).
@@ -132,6 +134,7 @@ impl Prepared {
         ) {
             KeyMatch::Verified => Ok(Verified {
                 provider: self.provider,
+                payload_b64: self.payload_b64().to_string(),
                 claims: self.claims,
             }),
             KeyMatch::NoCandidateKey => Err(AuthError::new(

@@ -84,6 +84,8 @@ pub struct Config {
     pub bypass_cors_preflight: bool,
     /// Every header this filter may set upstream; incoming copies are always removed.
     pub owned_headers: Vec<String>,
+    /// Sizing of each worker's verified-token cache.
+    pub token_cache: crate::cache::CacheConfig,
 }
 
 /// A claim copied into a request header for the upstream (Envoy's `claim_to_headers`).
@@ -229,6 +231,15 @@ struct RawConfig {
     default: Option<RawRequirement>,
     #[serde(default)]
     bypass_cors_preflight: Option<bool>,
+    #[serde(default)]
+    jwt_cache_config: Option<RawCacheConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCacheConfig {
+    #[serde(default)]
+    jwt_cache_size: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -386,6 +397,16 @@ impl Config {
             Some(text) => parse_duration_ms(&text, "key_wait_timeout")?,
             None => DEFAULT_KEY_WAIT_TIMEOUT_MS,
         };
+        let mut token_cache = crate::cache::CacheConfig::default();
+        if let Some(size) = raw.jwt_cache_config.and_then(|c| c.jwt_cache_size) {
+            if size > 1_000_000 {
+                return Err(ConfigError::new(
+                    "jwt_cache_config.jwt_cache_size",
+                    "must be at most 1000000 (0 turns the cache off)",
+                ));
+            }
+            token_cache.capacity = size;
+        }
         let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
         let has_rules = raw.rules.is_some();
         let mut rules = Vec::new();
@@ -425,6 +446,7 @@ impl Config {
             default,
             bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
             owned_headers,
+            token_cache,
         })
     }
 

@@ -8,7 +8,8 @@
 //! provider's keys (or wait for the first set); verify; check the rule's requirement (403 on a
 //! shortfall); add claim headers and drop credentials before the upstream.
 
-use crate::authenticator::{self, Prepared};
+use crate::authenticator::{self, Prepared, Verified};
+use crate::cache::{self, Lookup, TokenDigest, Validity, VerifiedCache};
 use crate::config::Config;
 use crate::error::{AuthError, ErrorCode};
 use crate::keystore::Availability;
@@ -16,6 +17,7 @@ use crate::path;
 use crate::policy::{Grant, Requirement};
 use crate::sources::{self, TokenSource};
 use crate::upstream::Edits;
+use std::rc::Rc;
 
 /// Read access to the request's headers (pseudo-headers included), as raw bytes.
 pub trait RequestHeaders {
@@ -60,7 +62,12 @@ pub struct Pending {
     pub edits: Edits,
     /// Set while waiting for a refetch: the completed-fetch count worth looking at again.
     pub awaiting_fetch: Option<u64>,
+    /// The token's cache key, to store it once it verifies.
+    pub digest: TokenDigest,
 }
+
+/// The per-worker cache of verified tokens the flow consults.
+pub type TokenCache = VerifiedCache<Verified>;
 
 fn keys_unavailable() -> AuthError {
     AuthError::new(
@@ -88,6 +95,7 @@ pub fn on_request_headers(
     config: &Config,
     headers: &dyn RequestHeaders,
     keys: &mut dyn KeySource,
+    cache: &mut TokenCache,
     now_ms: u64,
 ) -> Decision {
     let edits = Edits::strip_owned(config);
@@ -113,6 +121,24 @@ pub fn on_request_headers(
         Ok(found) => found,
         Err(err) => return Decision::Deny(err, None),
     };
+    // A token verified before (same bytes, same key set, still in time) skips parsing and the
+    // signature; the route's own checks still run.
+    let digest = cache::digest(found.token.as_bytes());
+    let lookup = cache.lookup(&digest, now_ms / 1_000, |provider| {
+        match keys.availability(provider) {
+            Availability::Ready(_, version) => Some(version.generation),
+            Availability::Pending | Availability::Unavailable => None,
+        }
+    });
+    if let Lookup::Hit { value, .. } = lookup {
+        let allowed_here = candidates
+            .as_ref()
+            .is_none_or(|c| c.contains(&value.provider));
+        if allowed_here {
+            return authorize(config, rule, &value, &found.source, &target, edits);
+        }
+        // Not a provider this route accepts: the full path gives the precise error.
+    }
     let prepared =
         match authenticator::prepare(config, candidates.as_deref(), &found.token, now_ms / 1_000) {
             Ok(prepared) => prepared,
@@ -138,8 +164,9 @@ pub fn on_request_headers(
         target,
         edits,
         awaiting_fetch: None,
+        digest,
     };
-    with_keys(config, pending, keys, false)
+    with_keys(config, pending, keys, cache, false, now_ms)
 }
 
 /// The token sources of the candidate providers, in provider order, without repeats.
@@ -166,16 +193,20 @@ pub fn on_keys_changed(
     config: &Config,
     pending: Pending,
     keys: &mut dyn KeySource,
+    cache: &mut TokenCache,
     wait_expired: bool,
+    now_ms: u64,
 ) -> Decision {
-    with_keys(config, pending, keys, wait_expired)
+    with_keys(config, pending, keys, cache, wait_expired, now_ms)
 }
 
 fn with_keys(
     config: &Config,
     mut pending: Pending,
     keys: &mut dyn KeySource,
+    cache: &mut TokenCache,
     wait_expired: bool,
+    now_ms: u64,
 ) -> Decision {
     let index = pending.prepared.provider;
     let (set, version) = match keys.availability(index) {
@@ -191,7 +222,7 @@ fn with_keys(
         }
     } else if let Some(kid) = pending.prepared.kid.as_deref() {
         // A `kid` no key has: the provider may have rotated. Fetch again (rate-limited) and
-        // let the request wait for the next generation.
+        // let the request wait for that fetch to complete.
         let unknown = set
             .candidates(Some(kid), pending.prepared.alg)
             .next()
@@ -206,19 +237,62 @@ fn with_keys(
         rule,
         source,
         target,
-        mut edits,
+        edits,
         awaiting_fetch: _,
+        digest,
     } = pending;
-    let payload = prepared.payload_b64().to_string();
     let verified = match prepared.verify(&set) {
-        Ok(verified) => verified,
+        Ok(verified) => Rc::new(verified),
         Err(err) => return Decision::Deny(err, Some(index)),
     };
-    let Some(provider) = config.providers.get(verified.provider) else {
+    if let Some(provider) = config.providers.get(index) {
+        let validity = Validity {
+            provider: index,
+            generation: version.generation,
+            exp: whole_seconds(&verified, "exp", f64::floor),
+            nbf: whole_seconds(&verified, "nbf", f64::ceil),
+            skew: provider.clock_skew_seconds,
+        };
+        cache.insert(digest, validity, now_ms / 1_000, Rc::clone(&verified));
+    }
+    authorize(config, rule, &verified, &source, &target, edits)
+}
+
+/// A NumericDate claim in whole seconds, rounded by `round` (claims were already checked to be
+/// finite and within range, so the conversion cannot saturate wrongly).
+fn whole_seconds(verified: &Verified, name: &str, round: fn(f64) -> f64) -> Option<u64> {
+    let value = verified
+        .claims
+        .get(name)
+        .and_then(serde_json::Value::as_f64)?;
+    let rounded = round(value);
+    (rounded.is_finite() && rounded >= 0.0).then_some(rounded as u64)
+}
+
+/// The route's requirement against a verified token, then the edits for the upstream.
+fn authorize(
+    config: &Config,
+    rule: Option<usize>,
+    verified: &Verified,
+    source: &TokenSource,
+    target: &str,
+    mut edits: Edits,
+) -> Decision {
+    let index = verified.provider;
+    let Some(provider) = config.providers.get(index) else {
         return Decision::Deny(keys_unavailable(), Some(index));
     };
+    if !provider.sources.contains(source) {
+        return Decision::Deny(
+            AuthError::new(
+                ErrorCode::InvalidToken,
+                "Token was presented where its issuer's tokens are not accepted",
+            ),
+            Some(index),
+        );
+    }
     let grant = Grant {
-        provider: verified.provider,
+        provider: index,
         claims: &verified.claims,
         scope_claims: &provider.scope_claims,
     };
@@ -233,7 +307,13 @@ fn with_keys(
         return Decision::Deny(err, Some(index));
     }
     edits.provider = Some(index);
-    edits.add_verified(provider, &verified.claims, &payload, &source, &target);
+    edits.add_verified(
+        provider,
+        &verified.claims,
+        &verified.payload_b64,
+        source,
+        target,
+    );
     Decision::Allow(edits)
 }
 
@@ -329,12 +409,25 @@ mod tests {
         ))
     }
 
+    fn no_cache() -> TokenCache {
+        TokenCache::new(crate::cache::CacheConfig {
+            capacity: 0,
+            max_ttl_secs: 0,
+        })
+    }
+
     fn now_ms() -> u64 {
         u64::try_from(testbed::mint::now_secs()).unwrap() * 1_000
     }
 
     fn decide(authorization: Option<&str>, keys: &mut Keys) -> Decision {
-        on_request_headers(&config(), &Headers::auth(authorization), keys, now_ms())
+        on_request_headers(
+            &config(),
+            &Headers::auth(authorization),
+            keys,
+            &mut no_cache(),
+            now_ms(),
+        )
     }
 
     fn denied(authorization: Option<&str>) -> ErrorCode {
@@ -432,15 +525,31 @@ mod tests {
                 &config,
                 pending.clone(),
                 &mut Keys(Availability::Pending),
-                false
+                &mut no_cache(),
+                false,
+                now_ms()
             ),
             Decision::Wait(_)
         ));
         assert!(matches!(
-            on_keys_changed(&config, pending.clone(), &mut ready(), false),
+            on_keys_changed(
+                &config,
+                pending.clone(),
+                &mut ready(),
+                &mut no_cache(),
+                false,
+                now_ms()
+            ),
             Decision::Allow(_)
         ));
-        match on_keys_changed(&config, pending, &mut Keys(Availability::Pending), true) {
+        match on_keys_changed(
+            &config,
+            pending,
+            &mut Keys(Availability::Pending),
+            &mut no_cache(),
+            true,
+            now_ms(),
+        ) {
             Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::JwksUnavailable),
             other => panic!("{other:?}"),
         }
@@ -472,7 +581,7 @@ mod tests {
         }
         let headers = Headers::auth(Some("Bearer a.b.c"));
         assert!(matches!(
-            on_request_headers(&config(), &headers, &mut NoKeys, now_ms()),
+            on_request_headers(&config(), &headers, &mut NoKeys, &mut no_cache(), now_ms()),
             Decision::Deny(..)
         ));
     }
@@ -502,7 +611,7 @@ mod tests {
     }
 
     fn run(config: &Config, headers: &Headers) -> Decision {
-        on_request_headers(config, headers, &mut ready(), now_ms())
+        on_request_headers(config, headers, &mut ready(), &mut no_cache(), now_ms())
     }
 
     fn code_of(decision: Decision) -> ErrorCode {
@@ -627,5 +736,57 @@ mod tests {
             code_of(run(&config, &bare)),
             ErrorCode::AuthorizationHeaderMissing
         );
+    }
+
+    #[test]
+    fn a_cached_token_skips_verification_but_not_the_route() {
+        let config = guide_config();
+        let mut cache = TokenCache::new(crate::cache::CacheConfig::default());
+        let token = bearer(&MintRequest::new(Alg::Rs256).claim("scope", "read:admin"));
+        let plain = bearer(&MintRequest::new(Alg::Rs256));
+        let user = Headers::request("GET", "/user").with("authorization", &token);
+        assert!(matches!(
+            on_request_headers(&config, &user, &mut ready(), &mut cache, now_ms()),
+            Decision::Allow(_)
+        ));
+        assert_eq!(cache.stats().inserts, 1);
+        // Second time: a hit, with the same upstream edits.
+        let admin = Headers::request("GET", "/admin").with("authorization", &token);
+        match on_request_headers(&config, &admin, &mut ready(), &mut cache, now_ms()) {
+            Decision::Allow(edits) => {
+                assert!(edits.set.contains(&("x-user".into(), "user-1".into())))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cache.stats().hits, 1);
+        // A cached token without the scope is still refused on the scoped route.
+        let plain_user = Headers::request("GET", "/user").with("authorization", &plain);
+        assert!(matches!(
+            on_request_headers(&config, &plain_user, &mut ready(), &mut cache, now_ms()),
+            Decision::Allow(_)
+        ));
+        let plain_admin = Headers::request("GET", "/admin").with("authorization", &plain);
+        match on_request_headers(&config, &plain_admin, &mut ready(), &mut cache, now_ms()) {
+            Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::InsufficientScope),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cache.stats().hits, 2);
+        // Once the key set is gone (stale), a cached token does not bypass the 503.
+        match on_request_headers(
+            &config,
+            &admin,
+            &mut Keys(Availability::Unavailable),
+            &mut cache,
+            now_ms(),
+        ) {
+            Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::JwksUnavailable),
+            other => panic!("{other:?}"),
+        }
+        // Past its expiry (plus skew), a cached token misses and the full path refuses it.
+        let later = now_ms() + 400_000;
+        match on_request_headers(&config, &admin, &mut ready(), &mut cache, later) {
+            Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::TokenExpired),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -114,8 +114,17 @@ impl HttpContext for Filter {
             return Action::Pause;
         };
         let now = now_ms();
-        let decision =
-            flow::on_request_headers(&config, &HostHeaders, &mut vm.key_source(&config, now), now);
+        let before = vm.cache.stats();
+        let decision = {
+            let (mut keys, cache) = vm.keys_and_cache(&config, now);
+            flow::on_request_headers(&config, &HostHeaders, &mut keys, cache, now)
+        };
+        let after = vm.cache.stats();
+        if after.hits > before.hits {
+            vm.metrics.cache(true);
+        } else if after.misses > before.misses {
+            vm.metrics.cache(false);
+        }
         match decision {
             Decision::Wait(pending) => {
                 vm.waiters.insert(

@@ -114,7 +114,6 @@ impl Metrics {
     }
 
     /// Counts a verified-token cache lookup.
-    #[allow(dead_code)] // Wired in with the verified-token cache.
     pub fn cache(&self, hit: bool) {
         add(if hit {
             self.cache_hits

@@ -234,12 +234,8 @@ impl Root {
                 };
                 let expired = now >= waiter.deadline_ms;
                 let pending = waiter.pending.clone();
-                match flow::on_keys_changed(
-                    config,
-                    pending,
-                    &mut vm.key_source(config, now),
-                    expired,
-                ) {
+                let (mut keys, cache) = vm.keys_and_cache(config, now);
+                match flow::on_keys_changed(config, pending, &mut keys, cache, expired, now) {
                     Decision::Wait(_) => {}
                     decision => {
                         vm.waiters.remove(&id);
@@ -426,6 +422,7 @@ impl RootContext for Root {
             vm.stores = stores;
             vm.local = local;
             vm.metrics = Metrics::define(&config);
+            vm.cache = crate::flow::TokenCache::new(config.token_cache);
             vm.config = Some(Rc::new(config));
         }
         if let Err(status) = hostcalls::set_tick_period(TICK) {

@@ -3,7 +3,7 @@
 
 use super::metrics::Metrics;
 use crate::config::Config;
-use crate::flow::KeySource;
+use crate::flow::{KeySource, TokenCache};
 use crate::jwks::KeySet;
 use crate::keystore::{Availability, KeyVersion, ProviderStore, SetError, SharedData, WorkerKeys};
 use proxy_wasm::hostcalls;
@@ -36,6 +36,8 @@ pub struct VmState {
     pub waiters: BTreeMap<u32, Waiter>,
     /// This VM's metric ids.
     pub metrics: Metrics,
+    /// This VM's verified tokens.
+    pub cache: TokenCache,
 }
 
 impl VmState {
@@ -48,18 +50,27 @@ impl VmState {
             keys: WorkerKeys::new(0),
             waiters: BTreeMap::new(),
             metrics: Metrics::default(),
+            cache: TokenCache::new(crate::cache::CacheConfig::default()),
         }
     }
 
     /// A [`KeySource`] over this VM's key sets at time `now_ms`.
-    pub fn key_source<'a>(&'a mut self, config: &'a Config, now_ms: u64) -> VmKeys<'a> {
-        VmKeys {
-            keys: &mut self.keys,
-            stores: &self.stores,
-            local: &self.local,
-            config,
-            now_ms,
-        }
+    /// A [`KeySource`] over this VM's key sets at time `now_ms`, and the token cache.
+    pub fn keys_and_cache<'a>(
+        &'a mut self,
+        config: &'a Config,
+        now_ms: u64,
+    ) -> (VmKeys<'a>, &'a mut TokenCache) {
+        (
+            VmKeys {
+                keys: &mut self.keys,
+                stores: &self.stores,
+                local: &self.local,
+                config,
+                now_ms,
+            },
+            &mut self.cache,
+        )
     }
 }
 
