@@ -144,18 +144,8 @@ pub fn on_request_headers(
             Ok(prepared) => prepared,
             Err(err) => return Decision::Deny(err, None),
         };
-    let accepted_here = config
-        .providers
-        .get(prepared.provider)
-        .is_some_and(|p| p.sources.contains(&found.source));
-    if !accepted_here {
-        return Decision::Deny(
-            AuthError::new(
-                ErrorCode::InvalidToken,
-                "Token was presented where its issuer's tokens are not accepted",
-            ),
-            Some(prepared.provider),
-        );
+    if let Some(refusal) = source_refused(config, prepared.provider, &found.source) {
+        return refusal;
     }
     let pending = Pending {
         prepared,
@@ -269,6 +259,24 @@ fn whole_seconds(verified: &Verified, name: &str, round: fn(f64) -> f64) -> Opti
     (rounded.is_finite() && rounded >= 0.0).then_some(rounded as u64)
 }
 
+/// A refusal when provider `index` does not take tokens from `source` (checked before the
+/// signature, and again on a cache hit, where the same token may arrive another way).
+fn source_refused(config: &Config, index: usize, source: &TokenSource) -> Option<Decision> {
+    let accepted = config
+        .providers
+        .get(index)
+        .is_some_and(|p| p.sources.contains(source));
+    (!accepted).then(|| {
+        Decision::Deny(
+            AuthError::new(
+                ErrorCode::InvalidToken,
+                "Token was presented where its issuer's tokens are not accepted",
+            ),
+            Some(index),
+        )
+    })
+}
+
 /// The route's requirement against a verified token, then the edits for the upstream.
 fn authorize(
     config: &Config,
@@ -282,14 +290,8 @@ fn authorize(
     let Some(provider) = config.providers.get(index) else {
         return Decision::Deny(keys_unavailable(), Some(index));
     };
-    if !provider.sources.contains(source) {
-        return Decision::Deny(
-            AuthError::new(
-                ErrorCode::InvalidToken,
-                "Token was presented where its issuer's tokens are not accepted",
-            ),
-            Some(index),
-        );
+    if let Some(refusal) = source_refused(config, index, source) {
+        return refusal;
     }
     let grant = Grant {
         provider: index,
