@@ -36,8 +36,10 @@ pids+=($!)
 "$ENVOY" -c envoy.yaml --concurrency 2 --log-level info --disable-hot-restart >"$LOGS/envoy.log" 2>&1 &
 pids+=($!)
 
+# Envoy compiles the .wasm with V8 at start: a second or two, longer on a busy machine.
+echo "waiting for Envoy to be ready..."
 ready=""
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
   if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${ADMIN_PORT}/ready")" = "200" ]; then
     ready=yes
     break
