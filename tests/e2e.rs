@@ -12,8 +12,8 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-use support::{EnvoyOptions, IdpOptions, Response, Testbed};
+use std::time::Duration;
+use support::{eventually, EnvoyOptions, IdpOptions, Response, Testbed};
 use testbed::idp::{Fault, IdpServer};
 use testbed::mint::{tamper_signature, Alg, MintRequest};
 
@@ -76,17 +76,6 @@ fn invalid_token_header(description: &str) -> String {
 
 fn bare_header() -> String {
     format!("Bearer realm=\"{REALM}\"")
-}
-
-fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    check()
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{IdpOptions, Response, Testbed};
+use support::{eventually, IdpOptions, Response, Testbed};
 use testbed::idp::{Fault, IdpServer};
 use testbed::mint::{Alg, MintRequest};
 
@@ -51,17 +51,6 @@ fn start(max_age: u64, remote: Value) -> Testbed {
         |_| {},
         move |idp| config(idp, remote),
     )
-}
-
-fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    check()
 }
 
 fn code(response: &Response) -> String {

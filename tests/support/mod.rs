@@ -507,6 +507,11 @@ impl Drop for Envoy {
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, condition: &mut dyn FnMut() -> bool) -> bool {
+    eventually(timeout, condition)
+}
+
+/// Polls `condition` every 50 ms until it holds (true) or `timeout` passes (one last try).
+pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if condition() {
