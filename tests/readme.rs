@@ -2,13 +2,19 @@
 //! parses with the filter's own configuration parser, so the docs cannot drift from the code.
 
 // Test code: panicking on a broken expectation is the point.
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use jwt_authn_wasm::config::Config;
 
 #[test]
 fn readme_configurations_parse() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let mut checked = 0;
     let mut in_json = false;
     let mut block = String::new();
@@ -32,6 +38,6 @@ fn readme_configurations_parse() {
             in_json = true;
         }
     }
-    assert!(checked >= 2, "only {checked} README configurations found");
+    assert!(checked >= 4, "only {checked} README configurations found");
     println!("{checked} README configurations parse");
 }
