@@ -86,6 +86,10 @@ pub struct Config {
     pub owned_headers: Vec<String>,
     /// Sizing of each worker's verified-token cache.
     pub token_cache: crate::cache::CacheConfig,
+    /// Whether any provider takes tokens from query parameters.
+    pub tokens_in_params: bool,
+    /// The token sources of all providers, in provider order, without repeats.
+    pub all_sources: Vec<TokenSource>,
 }
 
 /// A claim copied into a request header for the upstream (Envoy's `claim_to_headers`).
@@ -438,6 +442,15 @@ impl Config {
                 }
             }
         }
+        let mut all_sources: Vec<TokenSource> = Vec::new();
+        for source in providers.iter().flat_map(|p| p.sources.iter()) {
+            if !all_sources.contains(source) {
+                all_sources.push(source.clone());
+            }
+        }
+        let tokens_in_params = providers
+            .iter()
+            .any(|p| p.sources.iter().any(|s| matches!(s, TokenSource::Param(_))));
         Ok(Self {
             providers,
             realm,
@@ -445,6 +458,8 @@ impl Config {
             rules,
             default,
             bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+            tokens_in_params,
+            all_sources,
             owned_headers,
             token_cache,
         })

@@ -17,6 +17,7 @@ use crate::path;
 use crate::policy::{Grant, Requirement};
 use crate::sources::{self, TokenSource};
 use crate::upstream::Edits;
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// Read access to the request's headers (pseudo-headers included), as raw bytes.
@@ -100,7 +101,13 @@ pub fn on_request_headers(
 ) -> Decision {
     let edits = Edits::strip_owned(config);
     let method = header_text(headers, ":method");
-    let target = header_text(headers, ":path");
+    // The path matters only to rules and to tokens in query parameters; skip the host call
+    // (and the normalization) when neither is configured.
+    let target = if config.rules.is_empty() && !config.tokens_in_params {
+        String::new()
+    } else {
+        header_text(headers, ":path")
+    };
     if config.bypass_cors_preflight && is_cors_preflight(&method, headers) {
         return Decision::Allow(edits);
     }
@@ -160,10 +167,14 @@ pub fn on_request_headers(
 }
 
 /// The token sources of the candidate providers, in provider order, without repeats.
-fn token_sources(config: &Config, candidates: Option<&[usize]>) -> Vec<TokenSource> {
+fn token_sources<'c>(config: &'c Config, candidates: Option<&[usize]>) -> Cow<'c, [TokenSource]> {
+    let Some(candidates) = candidates else {
+        // Every provider: precomputed at configuration time, no allocation per request.
+        return Cow::Borrowed(&config.all_sources);
+    };
     let mut out: Vec<TokenSource> = Vec::new();
     for (index, provider) in config.providers.iter().enumerate() {
-        if candidates.is_some_and(|c| !c.contains(&index)) {
+        if !candidates.contains(&index) {
             continue;
         }
         for source in &provider.sources {
@@ -175,7 +186,7 @@ fn token_sources(config: &Config, candidates: Option<&[usize]>) -> Vec<TokenSour
     if out.is_empty() {
         out.push(TokenSource::AuthorizationBearer);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Decides a paused request again, once keys may have arrived or its wait has run out.

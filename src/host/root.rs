@@ -437,6 +437,7 @@ impl RootContext for Root {
         self.fetch_due_key_sets(&config, now);
         self.wake_waiters(&config, now);
         self.record_key_ages(&config, now);
+        self.vm.borrow().metrics.flush();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
