@@ -109,7 +109,7 @@ deny-advisories: deny-install
 ## Fuzzing (fuzz/): each target for FUZZ_SECONDS, one after another, on one core. cargo-fuzz
 ## needs nightly features; RUSTC_BOOTSTRAP=1 lets the stable toolchain provide them.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= token_pipeline bearer_header jwks_parse config_parse
+FUZZ_TARGETS ?= token_pipeline bearer_header jwks_parse config_parse verify_differential
 fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 	@set -e; for target in $(FUZZ_TARGETS); do \

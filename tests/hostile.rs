@@ -44,7 +44,10 @@ fn plugin_config(idp: &IdpServer) -> Value {
                     "cluster": "idp",
                     "timeout": "1s"
                 },
-                "cache_duration": "600s"
+                "cache_duration": "600s",
+                // No refetch for unknown kids, so the provider's fetch count is exact: any fetch
+                // beyond the first would have been caused by a token's jku/x5u.
+                "unknown_kid_refetch_interval": "0s"
             }
         }]
     })
