@@ -10,5 +10,25 @@
 //! messages. Both paths are checked against RustCrypto's `rsa` and `p384` crates and against the
 //! Wycheproof vectors in `tests/fastpath.rs`.
 
+mod fe384;
 pub mod p384;
 pub mod rsa;
+
+/// `sum x[i] * y[i]` over equal-length slices of limbs (at most 256 products below 2^56),
+/// eight products per step.
+#[inline(always)]
+pub(crate) fn dot(mut x: &[u64], mut y: &[u64]) -> u64 {
+    let mut t = 0_u64;
+    while let (Some((p, x_rest)), Some((q, y_rest))) =
+        (x.split_first_chunk::<8>(), y.split_first_chunk::<8>())
+    {
+        t += ((p[0] * q[0] + p[1] * q[1]) + (p[2] * q[2] + p[3] * q[3]))
+            + ((p[4] * q[4] + p[5] * q[5]) + (p[6] * q[6] + p[7] * q[7]));
+        x = x_rest;
+        y = y_rest;
+    }
+    for (p, q) in x.iter().zip(y) {
+        t += p * q;
+    }
+    t
+}

@@ -18,6 +18,8 @@ use p384::elliptic_curve::PrimeField as _;
 use p384::{AffinePoint, EncodedPoint, FieldBytes, FieldElement, Scalar, U384};
 use sha2::{Digest as _, Sha384};
 
+use super::fe384::Fe;
+
 /// Window width in bits: 65 positions of 32 points (about 200 KB per table) and at most 65
 /// additions per scalar multiplication.
 const W: usize = 6;
@@ -45,55 +47,114 @@ const N: [u8; LEN] = [
     0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
 ];
 
+/// The field operations the point formulas need: fiat-crypto's `FieldElement` for building
+/// tables (it has a fast inversion), [`Fe`] for the per-signature work.
+trait FieldOps: Copy {
+    const ZERO: Self;
+    const ONE: Self;
+    fn f_mul(&self, other: &Self) -> Self;
+    fn f_sqr(&self) -> Self;
+    fn f_add(&self, other: &Self) -> Self;
+    fn f_sub(&self, other: &Self) -> Self;
+    fn f_dbl(&self) -> Self;
+    fn f_is_zero(&self) -> bool;
+}
+
+impl FieldOps for FieldElement {
+    const ZERO: Self = FieldElement::ZERO;
+    const ONE: Self = FieldElement::ONE;
+    fn f_mul(&self, other: &Self) -> Self {
+        self.multiply(other)
+    }
+    fn f_sqr(&self) -> Self {
+        self.square()
+    }
+    fn f_add(&self, other: &Self) -> Self {
+        FieldElement::add(self, other)
+    }
+    fn f_sub(&self, other: &Self) -> Self {
+        FieldElement::sub(self, other)
+    }
+    fn f_dbl(&self) -> Self {
+        self.double()
+    }
+    fn f_is_zero(&self) -> bool {
+        bool::from(self.is_zero())
+    }
+}
+
+impl FieldOps for Fe {
+    const ZERO: Self = Fe::ZERO;
+    const ONE: Self = Fe::ONE;
+    fn f_mul(&self, other: &Self) -> Self {
+        self.multiply(other)
+    }
+    fn f_sqr(&self) -> Self {
+        self.square()
+    }
+    fn f_add(&self, other: &Self) -> Self {
+        Fe::add(self, other)
+    }
+    fn f_sub(&self, other: &Self) -> Self {
+        Fe::sub(self, other)
+    }
+    fn f_dbl(&self) -> Self {
+        self.double()
+    }
+    fn f_is_zero(&self) -> bool {
+        self.is_zero()
+    }
+}
+
 /// An affine point that is not the identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Affine {
-    x: FieldElement,
-    y: FieldElement,
+struct Affine<F> {
+    x: F,
+    y: F,
 }
 
 /// A point in Jacobian coordinates: `(X/Z^2, Y/Z^3)`; `Z = 0` is the identity.
 #[derive(Clone, Copy, Debug)]
-struct Jacobian {
-    x: FieldElement,
-    y: FieldElement,
-    z: FieldElement,
+struct Jacobian<F> {
+    x: F,
+    y: F,
+    z: F,
 }
 
-impl Jacobian {
+impl<F: FieldOps> Jacobian<F> {
     const IDENTITY: Self = Self {
-        x: FieldElement::ONE,
-        y: FieldElement::ONE,
-        z: FieldElement::ZERO,
+        x: F::ONE,
+        y: F::ONE,
+        z: F::ZERO,
     };
 
-    fn from_affine(p: &Affine) -> Self {
+    fn from_affine(p: &Affine<F>) -> Self {
         Self {
             x: p.x,
             y: p.y,
-            z: FieldElement::ONE,
+            z: F::ONE,
         }
     }
 
     fn is_identity(&self) -> bool {
-        bool::from(self.z.is_zero())
+        self.z.f_is_zero()
     }
 
     /// `2 * self` ("dbl-2001-b", a = -3).
     fn double(&self) -> Self {
-        if self.is_identity() || bool::from(self.y.is_zero()) {
+        if self.is_identity() || self.y.f_is_zero() {
             return Self::IDENTITY;
         }
-        let delta = self.z.square();
-        let gamma = self.y.square();
-        let beta = self.x.multiply(&gamma);
-        let t = self.x.sub(&delta).multiply(&self.x.add(&delta));
-        let alpha = t.double().add(&t);
-        let beta4 = beta.double().double();
-        let x3 = alpha.square().sub(&beta4.double());
-        let z3 = self.y.add(&self.z).square().sub(&gamma).sub(&delta);
-        let gamma_sq8 = gamma.square().double().double().double();
-        let y3 = alpha.multiply(&beta4.sub(&x3)).sub(&gamma_sq8);
+        let delta = self.z.f_sqr();
+        let gamma = self.y.f_sqr();
+        let beta = self.x.f_mul(&gamma);
+        let t = self.x.f_sub(&delta).f_mul(&self.x.f_add(&delta));
+        let alpha = t.f_dbl().f_add(&t);
+        let beta4 = beta.f_dbl().f_dbl();
+        let x3 = alpha.f_sqr().f_sub(&beta4.f_dbl());
+        let z3 = self.y.f_add(&self.z).f_sqr().f_sub(&gamma).f_sub(&delta);
+        let gamma_sq8 = gamma.f_sqr().f_dbl().f_dbl().f_dbl();
+        let y3 = alpha.f_mul(&beta4.f_sub(&x3)).f_sub(&gamma_sq8);
         Self {
             x: x3,
             y: y3,
@@ -102,29 +163,29 @@ impl Jacobian {
     }
 
     /// `self + q` ("madd-2007-bl"), with the exceptional cases handled explicitly.
-    fn add_affine(&self, q: &Affine) -> Self {
+    fn add_affine(&self, q: &Affine<F>) -> Self {
         if self.is_identity() {
             return Self::from_affine(q);
         }
-        let z1z1 = self.z.square();
-        let u2 = q.x.multiply(&z1z1);
-        let s2 = q.y.multiply(&self.z).multiply(&z1z1);
-        let h = u2.sub(&self.x);
-        let r = s2.sub(&self.y).double();
-        if bool::from(h.is_zero()) {
-            return if bool::from(r.is_zero()) {
+        let z1z1 = self.z.f_sqr();
+        let u2 = q.x.f_mul(&z1z1);
+        let s2 = q.y.f_mul(&self.z).f_mul(&z1z1);
+        let h = u2.f_sub(&self.x);
+        let r = s2.f_sub(&self.y).f_dbl();
+        if h.f_is_zero() {
+            return if r.f_is_zero() {
                 Self::from_affine(q).double()
             } else {
                 Self::IDENTITY
             };
         }
-        let hh = h.square();
-        let i = hh.double().double();
-        let j = h.multiply(&i);
-        let v = self.x.multiply(&i);
-        let x3 = r.square().sub(&j).sub(&v.double());
-        let y3 = r.multiply(&v.sub(&x3)).sub(&self.y.multiply(&j).double());
-        let z3 = self.z.add(&h).square().sub(&z1z1).sub(&hh);
+        let hh = h.f_sqr();
+        let i = hh.f_dbl().f_dbl();
+        let j = h.f_mul(&i);
+        let v = self.x.f_mul(&i);
+        let x3 = r.f_sqr().f_sub(&j).f_sub(&v.f_dbl());
+        let y3 = r.f_mul(&v.f_sub(&x3)).f_sub(&self.y.f_mul(&j).f_dbl());
+        let z3 = self.z.f_add(&h).f_sqr().f_sub(&z1z1).f_sub(&hh);
         Self {
             x: x3,
             y: y3,
@@ -135,7 +196,7 @@ impl Jacobian {
 
 /// Converts points to affine with one field inversion for the whole batch (Montgomery's
 /// trick). `None` if any point is the identity (never the case for table entries).
-fn normalize(points: &[Jacobian]) -> Option<Vec<Affine>> {
+fn normalize(points: &[Jacobian<FieldElement>]) -> Option<Vec<Affine<FieldElement>>> {
     let mut prefix = Vec::with_capacity(points.len());
     let mut acc = FieldElement::ONE;
     for p in points {
@@ -169,11 +230,11 @@ fn normalize(points: &[Jacobian]) -> Option<Vec<Affine>> {
 /// A fixed-base table of one point (see the module docs).
 struct Table {
     /// `points[i * PER_WINDOW + (j - 1)] = j * 2^(W*i) * P`.
-    points: Vec<Affine>,
+    points: Vec<Affine<Fe>>,
 }
 
 impl Table {
-    fn new(point: &Affine) -> Option<Self> {
+    fn new(point: &Affine<FieldElement>) -> Option<Self> {
         let mut points = Vec::with_capacity(DIGITS * PER_WINDOW);
         let mut base = *point;
         for _ in 0..DIGITS {
@@ -191,13 +252,18 @@ impl Table {
             window.push(next);
             let mut affine = normalize(&window)?;
             base = affine.pop()?;
-            points.extend(affine);
+            for p in affine {
+                points.push(Affine {
+                    x: to_fe(&p.x)?,
+                    y: to_fe(&p.y)?,
+                });
+            }
         }
         Some(Self { points })
     }
 
     /// `acc + k * P` for the scalar whose little-endian signed digits are `digits`.
-    fn mul(&self, digits: &[i8; DIGITS], mut acc: Jacobian) -> Jacobian {
+    fn mul(&self, digits: &[i8; DIGITS], mut acc: Jacobian<Fe>) -> Jacobian<Fe> {
         for (window, &digit) in self.points.chunks_exact(PER_WINDOW).zip(digits) {
             let magnitude = usize::from(digit.unsigned_abs());
             if magnitude == 0 {
@@ -216,6 +282,11 @@ impl Table {
         }
         acc
     }
+}
+
+/// A fiat-crypto field element in this module's [`Fe`] form.
+fn to_fe(x: &FieldElement) -> Option<Fe> {
+    Fe::from_be_bytes(&x.to_bytes().into())
 }
 
 /// Signed base-2^W digits of a scalar given as 48 big-endian bytes (a value below n < 2^384).
@@ -269,7 +340,7 @@ fn add_be(a: &[u8; LEN], b: &[u8; LEN]) -> Option<[u8; LEN]> {
 }
 
 /// A valid public key point as our affine type (`None` for the identity).
-fn to_affine(point: &AffinePoint) -> Option<Affine> {
+fn to_affine(point: &AffinePoint) -> Option<Affine<FieldElement>> {
     let encoded = point.to_encoded_point(false);
     let x = Option::from(FieldElement::from_bytes(&field_bytes(encoded.x()?)))?;
     let y = Option::from(FieldElement::from_bytes(&field_bytes(encoded.y()?)))?;
@@ -368,8 +439,7 @@ impl P384VerifyingKey {
         let z2 = point.z.square();
         let r_be: [u8; LEN] = r.to_bytes().into();
         let matches = |candidate: &[u8; LEN]| {
-            Option::<FieldElement>::from(FieldElement::from_bytes(&field_bytes(candidate)))
-                .is_some_and(|x| x.multiply(&z2) == point.x)
+            Fe::from_be_bytes(candidate).is_some_and(|x| x.multiply(&z2).equals(&point.x))
         };
         if matches(&r_be) {
             return true;
@@ -430,9 +500,16 @@ mod tests {
         for _ in 0..50 {
             let k = Scalar::random(&mut rng);
             let digits = recode(&k.to_bytes().into());
-            let got = normalize(&[table.mul(&digits, Jacobian::IDENTITY)]).unwrap();
-            let want = (p384::ProjectivePoint::GENERATOR * k).to_affine();
-            assert_eq!(got[0], to_affine(&want).unwrap());
+            let got = table.mul(&digits, Jacobian::IDENTITY);
+            let want = to_affine(&(p384::ProjectivePoint::GENERATOR * k).to_affine()).unwrap();
+            // x = X / Z^2, y = Y / Z^3.
+            let z2 = got.z.square();
+            assert!(to_fe(&want.x).unwrap().multiply(&z2).equals(&got.x));
+            assert!(to_fe(&want.y)
+                .unwrap()
+                .multiply(&z2)
+                .multiply(&got.z)
+                .equals(&got.y));
         }
     }
 }
