@@ -12,7 +12,7 @@
 //! reduce by one conditional `2p`. Comparisons canonicalize to `[0, p)` first.
 
 /// Limbs per element.
-const L: usize = 14;
+pub(crate) const L: usize = 14;
 
 /// Bits per limb.
 const BITS: u32 = 28;
@@ -74,6 +74,24 @@ impl Fe {
             return None;
         }
         Some(Self(mont_mul(&limbs, &R2)))
+    }
+
+    /// The limbs as `u32`s (each is below 2^28): half the memory, for tables.
+    pub(crate) fn pack(&self) -> [u32; L] {
+        let mut out = [0_u32; L];
+        for (o, &limb) in out.iter_mut().zip(&self.0) {
+            *o = limb as u32;
+        }
+        out
+    }
+
+    /// The inverse of [`Self::pack`].
+    pub(crate) fn unpack(packed: &[u32; L]) -> Self {
+        let mut out = [0_u64; L];
+        for (o, &limb) in out.iter_mut().zip(packed) {
+            *o = u64::from(limb);
+        }
+        Self(out)
     }
 
     pub(crate) fn multiply(&self, other: &Self) -> Self {

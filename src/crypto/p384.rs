@@ -18,7 +18,7 @@ use p384::elliptic_curve::PrimeField as _;
 use p384::{AffinePoint, EncodedPoint, FieldBytes, FieldElement, Scalar, U384};
 use sha2::{Digest as _, Sha384};
 
-use super::fe384::Fe;
+use super::fe384::{self, Fe};
 
 /// Window width in bits: 65 positions of 32 points (about 200 KB per table) and at most 65
 /// additions per scalar multiplication.
@@ -229,8 +229,15 @@ fn normalize(points: &[Jacobian<FieldElement>]) -> Option<Vec<Affine<FieldElemen
 
 /// A fixed-base table of one point (see the module docs).
 struct Table {
-    /// `points[i * PER_WINDOW + (j - 1)] = j * 2^(W*i) * P`.
-    points: Vec<Affine<Fe>>,
+    /// `points[i * PER_WINDOW + (j - 1)] = j * 2^(W*i) * P`, packed (see [`Packed`]).
+    points: Vec<Packed>,
+}
+
+/// An affine point as the packed limbs of `x` and `y` (112 bytes instead of 224).
+#[derive(Clone, Copy, Debug)]
+struct Packed {
+    x: [u32; fe384::L],
+    y: [u32; fe384::L],
 }
 
 impl Table {
@@ -253,9 +260,9 @@ impl Table {
             let mut affine = normalize(&window)?;
             base = affine.pop()?;
             for p in affine {
-                points.push(Affine {
-                    x: to_fe(&p.x)?,
-                    y: to_fe(&p.y)?,
+                points.push(Packed {
+                    x: to_fe(&p.x)?.pack(),
+                    y: to_fe(&p.y)?.pack(),
                 });
             }
         }
@@ -270,14 +277,11 @@ impl Table {
                 continue;
             }
             if let Some(point) = window.get(magnitude - 1) {
-                if digit > 0 {
-                    acc = acc.add_affine(point);
-                } else {
-                    acc = acc.add_affine(&Affine {
-                        x: point.x,
-                        y: point.y.neg(),
-                    });
-                }
+                let y = Fe::unpack(&point.y);
+                acc = acc.add_affine(&Affine {
+                    x: Fe::unpack(&point.x),
+                    y: if digit > 0 { y } else { y.neg() },
+                });
             }
         }
         acc
