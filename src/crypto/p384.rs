@@ -7,8 +7,11 @@
 //! `[-2^(W-1), 2^(W-1)]` and the product is one mixed addition per non-zero digit: no doubling
 //! at all. The generator's table is built once per VM, each key's when its key set is parsed.
 //!
-//! Field, scalar and point arithmetic are RustCrypto's (`p384` 0.13 over fiat-crypto, complete
-//! addition formulas of `primeorder`), used as they are; only the schedule is ours.
+//! Tables are built with RustCrypto's `p384` 0.13 field (fiat-crypto, for its fast inversion)
+//! and stored in the form of the crate-private `fe384` module, whose 28-bit-limb field
+//! arithmetic does the per-signature work (Jacobian coordinates, `a = -3` doubling, mixed
+//! additions). `s^-1 mod n` is a variable-time binary extended Euclid; the other scalar
+//! operations are `p384`'s.
 
 use std::sync::OnceLock;
 

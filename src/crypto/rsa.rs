@@ -1,8 +1,10 @@
-//! RSASSA-PKCS1-v1_5 with SHA-256 (JWS `RS256`), verification only, on 32-bit limbs.
+//! RSASSA-PKCS1-v1_5 with SHA-256 (JWS `RS256`), verification only, on 28-bit limbs.
 //!
-//! wasm32 has a native 64-bit multiply but no 64x64->128 one, so 32-bit limbs with 64-bit
-//! products are the fast choice inside V8. [`RsaVerifyingKey::new`] computes the Montgomery
-//! constants of the modulus once (`-n^-1 mod 2^32` and `R^2 mod n`); a verification is then
+//! wasm32 has a native 64-bit multiply but no 64x64->128 one, so limbs are multiplied into
+//! 64-bit products; at 28 bits a column of the Montgomery product is a plain sum of products,
+//! with no carry handling (faster in V8 than 32-bit limbs with carry chains).
+//! [`RsaVerifyingKey::new`] computes the Montgomery constants of the modulus once
+//! (`-n^-1 mod 2^28` and `R^2 mod n`); a verification is then
 //! `s^e mod n` by Montgomery squarings (16 squarings and one multiplication for e = 65537) and a
 //! byte-for-byte comparison with the one valid encoding of the digest (RFC 8017 section 8.2.2:
 //! encode the expected message and compare, never parse the decrypted one).
