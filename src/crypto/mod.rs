@@ -1,14 +1,34 @@
 //! Signature arithmetic tuned for running inside V8 (wasm32), with per-key precomputation.
 //!
-//! - [`rsa`]: RSASSA-PKCS1-v1_5 / SHA-256 verification on 32-bit limbs with the Montgomery
-//!   constants of each modulus computed once, when the key set is parsed.
-//! - [`p384`]: ECDSA P-384 / SHA-384 verification over RustCrypto's `p384` field and point
-//!   types, with fixed-base signed-window tables for the generator (once per VM) and for each
-//!   public key (once per key-set generation), so a verification needs no point doubling.
+//! - [`rsa`]: RSASSA-PKCS1-v1_5 / SHA-256 verification on 28-bit limbs (carry-free column sums)
+//!   with the Montgomery constants of each modulus computed once, when the key set is parsed.
+//! - [`p384`]: ECDSA P-384 / SHA-384 verification with fixed-base signed-window tables for the
+//!   generator (once per VM) and for each public key (once per key-set generation), so a
+//!   verification needs no point doubling; the field arithmetic is `fe384`'s (28-bit limbs).
 //!
 //! All of it is variable-time: it only ever handles public keys, public signatures and public
 //! messages. Both paths are checked against RustCrypto's `rsa` and `p384` crates and against the
 //! Wycheproof vectors in `tests/fastpath.rs`.
 
+mod fe384;
 pub mod p384;
 pub mod rsa;
+
+/// `sum x[i] * y[i]` over equal-length slices of limbs (at most 256 products below 2^56),
+/// eight products per step.
+#[inline(always)]
+pub(crate) fn dot(mut x: &[u64], mut y: &[u64]) -> u64 {
+    let mut t = 0_u64;
+    while let (Some((p, x_rest)), Some((q, y_rest))) =
+        (x.split_first_chunk::<8>(), y.split_first_chunk::<8>())
+    {
+        t += ((p[0] * q[0] + p[1] * q[1]) + (p[2] * q[2] + p[3] * q[3]))
+            + ((p[4] * q[4] + p[5] * q[5]) + (p[6] * q[6] + p[7] * q[7]));
+        x = x_rest;
+        y = y_rest;
+    }
+    for (p, q) in x.iter().zip(y) {
+        t += p * q;
+    }
+    t
+}

@@ -1,13 +1,17 @@
-//! RSASSA-PKCS1-v1_5 with SHA-256 (JWS `RS256`), verification only, on 32-bit limbs.
+//! RSASSA-PKCS1-v1_5 with SHA-256 (JWS `RS256`), verification only, on 28-bit limbs.
 //!
-//! wasm32 has a native 64-bit multiply but no 64x64->128 one, so 32-bit limbs with 64-bit
-//! products are the fast choice inside V8. [`RsaVerifyingKey::new`] computes the Montgomery
-//! constants of the modulus once (`-n^-1 mod 2^32` and `R^2 mod n`); a verification is then
+//! wasm32 has a native 64-bit multiply but no 64x64->128 one, so limbs are multiplied into
+//! 64-bit products; at 28 bits a column of the Montgomery product is a plain sum of products,
+//! with no carry handling (faster in V8 than 32-bit limbs with carry chains).
+//! [`RsaVerifyingKey::new`] computes the Montgomery constants of the modulus once
+//! (`-n^-1 mod 2^28` and `R^2 mod n`); a verification is then
 //! `s^e mod n` by Montgomery squarings (16 squarings and one multiplication for e = 65537) and a
 //! byte-for-byte comparison with the one valid encoding of the digest (RFC 8017 section 8.2.2:
 //! encode the expected message and compare, never parse the decrypted one).
 
 use sha2::{Digest as _, Sha256};
+
+use super::dot;
 
 /// DER prefix of the `DigestInfo` for SHA-256 (RFC 8017 section 9.2, note 1).
 const SHA256_DIGEST_INFO: [u8; 19] = [
@@ -18,10 +22,26 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
 /// Smallest modulus length (bytes) that can hold the SHA-256 encoding with 8 bytes of padding.
 const MIN_MODULUS_BYTES: usize = 3 + 8 + SHA256_DIGEST_INFO.len() + 32;
 
+/// Bits per limb. Products of two limbs are below 2^56, so a 64-bit accumulator takes 256 of
+/// them without any carry handling: a column of the Montgomery product is a plain sum.
+const LIMB_BITS: u32 = 28;
+
+/// The low `LIMB_BITS` bits.
+const LIMB_MASK: u64 = (1 << LIMB_BITS) - 1;
+
+/// Most limbs a modulus may have: each column sum (one for `a*b`, one for `m*n`) adds at most
+/// this many products below 2^56, which must stay below 2^64.
+const MAX_LIMBS: usize = 255;
+
+/// Largest modulus length (bytes) whose limbs fit [`MAX_LIMBS`] (7,136 bits; JWKS keys are
+/// capped at 4,096 bits long before this).
+const MAX_MODULUS_BYTES: usize = MAX_LIMBS * LIMB_BITS as usize / 8;
+
 /// Why a modulus or exponent cannot make a key here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RsaKeyError {
-    /// The modulus is even, or too short for a SHA-256 PKCS#1 v1.5 encoding.
+    /// The modulus is even, too short for a SHA-256 PKCS#1 v1.5 encoding, or longer than
+    /// 7,136 bits.
     BadModulus,
     /// The exponent is even, below 3, or wider than 32 bits.
     BadExponent,
@@ -30,12 +50,15 @@ pub enum RsaKeyError {
 /// An RSA public key with its Montgomery constants, ready for many verifications.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RsaVerifyingKey {
-    /// Modulus, little-endian 32-bit limbs, most significant limb non-zero.
-    n: Vec<u32>,
-    /// `-n^-1 mod 2^32`.
-    n0_inv: u32,
-    /// `R^2 mod n` with `R = 2^(32 * n.len())`.
-    r2: Vec<u32>,
+    /// Modulus, little-endian 28-bit limbs (each held in a `u64`), most significant limb
+    /// non-zero.
+    n: Vec<u64>,
+    /// The modulus' limbs in reverse order (most significant first).
+    n_rev: Vec<u64>,
+    /// `-n^-1 mod 2^28`.
+    n0_inv: u64,
+    /// `R^2 mod n` with `R = 2^(28 * n.len())`, limbs in reverse order.
+    r2_rev: Vec<u64>,
     /// Public exponent, odd and at least 3.
     e: u32,
     /// Modulus length in bytes (`k` of RFC 8017).
@@ -50,28 +73,31 @@ impl RsaVerifyingKey {
         let first = n_be.iter().position(|&b| b != 0).unwrap_or(n_be.len());
         let n_be = n_be.get(first..).unwrap_or_default();
         let k = n_be.len();
-        if k < MIN_MODULUS_BYTES || n_be.last().is_none_or(|b| b & 1 == 0) {
+        if !(MIN_MODULUS_BYTES..=MAX_MODULUS_BYTES).contains(&k)
+            || n_be.last().is_none_or(|b| b & 1 == 0)
+        {
             return Err(RsaKeyError::BadModulus);
         }
         if e < 3 || e & 1 == 0 {
             return Err(RsaKeyError::BadExponent);
         }
-        let n = limbs_from_be(n_be, k.div_ceil(4));
         let bits = n_be
             .first()
             .map_or(0, |top| 8 * (k - 1) + (8 - top.leading_zeros() as usize));
+        let n = limbs_from_be(n_be, bits.div_ceil(LIMB_BITS as usize));
         let n0 = n.first().copied().unwrap_or(1);
-        // Newton's iteration for n0^-1 mod 2^32: each step doubles the correct low bits
+        // Newton's iteration for n0^-1 mod 2^64: each step doubles the correct low bits
         // (n0 is odd, so x = n0 is already right mod 2^3).
         let mut inv = n0;
-        for _ in 0..5 {
-            inv = inv.wrapping_mul(2_u32.wrapping_sub(n0.wrapping_mul(inv)));
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2_u64.wrapping_sub(n0.wrapping_mul(inv)));
         }
-        let r2 = r_squared_mod(&n);
+        let r2_rev = reversed(&r_squared_mod(&n));
         Ok(Self {
+            n_rev: reversed(&n),
             n,
-            n0_inv: inv.wrapping_neg(),
-            r2,
+            n0_inv: inv.wrapping_neg() & LIMB_MASK,
+            r2_rev,
             e,
             k,
             bits,
@@ -131,174 +157,190 @@ impl RsaVerifyingKey {
     /// `signature^e mod n` as `k` big-endian bytes; `None` when the signature is not below `n`.
     pub fn public_op(&self, signature: &[u8]) -> Option<Vec<u8>> {
         let len = self.n.len();
-        let s = limbs_from_be(signature, len);
-        if signature.len() > 4 * len || !less_than(&s, &self.n) {
+        if signature.len() > self.k {
             return None;
         }
-        let mut scratch = vec![0_u32; 2 * len + 1];
-        let mut x = vec![0_u32; len];
+        let s = limbs_from_be(signature, len);
+        // Bytes beyond `len` limbs (only zero bits fit there when the length is `k`) were
+        // dropped: refuse any that are not zero.
+        if 8 * signature.len() > LIMB_BITS as usize * len {
+            let extra = signature.len() * 8 - LIMB_BITS as usize * len;
+            let top = signature.first().copied().unwrap_or(0);
+            if extra >= 8 || u32::from(top) >> (8 - extra) != 0 {
+                return None;
+            }
+        }
+        if !less_than(&s, &self.n) {
+            return None;
+        }
+        let mut m = vec![0_u64; len];
+        let mut x = vec![0_u64; len];
         // x = s * R mod n (Montgomery form).
-        self.mont_mul(&s, &self.r2, &mut x, &mut scratch);
-        let s_mont = x.clone();
-        let mut y = vec![0_u32; len];
+        self.mont_mul(&s, &self.r2_rev, &mut x, &mut m);
+        let s_mont_rev = reversed(&x);
+        let mut y = vec![0_u64; len];
+        let mut scratch = vec![0_u64; len];
         // Left to right over the exponent bits below the top one, except the lowest: x stays
         // in Montgomery form and holds s^(prefix of e).
         let top = 31 - self.e.leading_zeros();
         for bit in (1..top).rev() {
-            self.mont_sqr(&x, &mut y, &mut scratch);
+            self.mont_sqr(&x, &mut scratch, &mut y, &mut m);
             std::mem::swap(&mut x, &mut y);
             if (self.e >> bit) & 1 == 1 {
-                self.mont_mul(&x, &s_mont, &mut y, &mut scratch);
+                self.mont_mul(&x, &s_mont_rev, &mut y, &mut m);
                 std::mem::swap(&mut x, &mut y);
             }
         }
         // Last bit (e is odd): x^2 in Montgomery form, then times the plain s, which also
         // leaves the Montgomery domain: (s^(e-1) R) * s * R^-1 = s^e.
-        self.mont_sqr(&x, &mut y, &mut scratch);
-        self.mont_mul(&y, &s, &mut x, &mut scratch);
+        self.mont_sqr(&x, &mut scratch, &mut y, &mut m);
+        self.mont_mul(&y, &reversed(&s), &mut x, &mut m);
         Some(limbs_to_be(&x, self.k))
     }
 
-    /// `out = a * b * R^-1 mod n` for `a, b < n` (CIOS Montgomery multiplication).
-    fn mont_mul(&self, a: &[u32], b: &[u32], out: &mut [u32], t: &mut [u32]) {
-        let Some(t) = t.get_mut(..a.len()) else {
-            return;
-        };
-        t.fill(0);
-        let mut t_hi: u64 = 0; // limbs len and len+1 of the accumulator
-        let (n_first, n_rest) = match self.n.split_first() {
-            Some(split) => split,
-            None => return,
-        };
-        let n_first = u64::from(*n_first);
-        for &ai in a {
-            let ai = u64::from(ai);
-            let mut carry = 0_u64;
-            for (tj, &bj) in t.iter_mut().zip(b) {
-                let sum = u64::from(*tj) + ai * u64::from(bj) + carry;
-                *tj = sum as u32;
-                carry = sum >> 32;
+    /// `out = a * b * R^-1 mod n` for `a, b < n`, with `b_rev` the limbs of `b` in reverse
+    /// order: Montgomery multiplication by product scanning (column by column), with the
+    /// quotient digits `m` computed on the way.
+    fn mont_mul(&self, a: &[u64], b_rev: &[u64], out: &mut [u64], m: &mut [u64]) {
+        let len = self.n.len();
+        self.mont_columns(out, m, |k, lo, hi| {
+            // a[j] * b[k - j] = a[j] * b_rev[len - 1 - k + j] for j in lo..=hi.
+            let start = len - 1 + lo - k;
+            match (a.get(lo..=hi), b_rev.get(start..=start + hi - lo)) {
+                (Some(x), Some(y)) => dot(x, y),
+                _ => 0,
             }
-            t_hi += carry;
-            let Some((t_first, t_rest)) = t.split_first_mut() else {
-                return;
-            };
-            let m = u64::from(t_first.wrapping_mul(self.n0_inv));
-            let mut carry = (u64::from(*t_first) + m * n_first) >> 32;
-            let mut prev = t_first;
-            for (tj, &nj) in t_rest.iter_mut().zip(n_rest) {
-                let sum = u64::from(*tj) + m * u64::from(nj) + carry;
-                *prev = sum as u32;
-                carry = sum >> 32;
-                prev = tj;
-            }
-            let sum = (t_hi & 0xffff_ffff) + carry;
-            *prev = sum as u32;
-            t_hi = (t_hi >> 32) + (sum >> 32);
-        }
-        out.copy_from_slice(t);
-        if t_hi != 0 || !less_than(out, &self.n) {
-            sub_assign(out, &self.n);
-        }
+        });
     }
 
-    /// `out = a^2 * R^-1 mod n`: the cross products are computed once and doubled, then the
-    /// double-width square is reduced limb by limb.
-    fn mont_sqr(&self, a: &[u32], out: &mut [u32], wide: &mut [u32]) {
-        let len = a.len();
-        wide.fill(0);
-        // Cross products a[i]*a[j], i < j.
-        for (i, &ai) in a.iter().enumerate() {
-            let ai = u64::from(ai);
-            let mut carry = 0_u64;
-            let Some(row) = wide.get_mut(2 * i + 1..i + 1 + len) else {
-                continue;
-            };
-            for (w, &aj) in row.iter_mut().zip(a.iter().skip(i + 1)) {
-                let sum = u64::from(*w) + ai * u64::from(aj) + carry;
-                *w = sum as u32;
-                carry = sum >> 32;
-            }
-            if let Some(w) = wide.get_mut(i + len) {
-                *w = carry as u32;
-            }
+    /// `out = a^2 * R^-1 mod n`: as [`Self::mont_mul`], each cross product computed once and
+    /// doubled.
+    fn mont_sqr(&self, a: &[u64], a_rev: &mut [u64], out: &mut [u64], m: &mut [u64]) {
+        let len = self.n.len();
+        for (r, &x) in a_rev.iter_mut().zip(a.iter().rev()) {
+            *r = x;
         }
-        // Double them and add the squares a[i]^2.
+        let a_rev = &*a_rev;
+        self.mont_columns(out, m, |k, lo, _| {
+            // a[j] * a[k - j] for j in lo..=k - lo: the pairs j < k - j twice, plus a[k/2]^2.
+            let half = k.div_ceil(2); // first j with j >= k - j
+            let mut t = 0_u64;
+            if lo < half {
+                let start = len - 1 + lo - k;
+                if let (Some(x), Some(y)) = (a.get(lo..half), a_rev.get(start..start + half - lo)) {
+                    t = dot(x, y) << 1;
+                }
+            }
+            if k % 2 == 0 {
+                if let Some(&d) = a.get(k / 2) {
+                    t += d * d;
+                }
+            }
+            t
+        });
+    }
+
+    /// The Montgomery product column by column: `column(k, lo, hi)` sums the products of the
+    /// operands' limbs `j` and `k - j` for `j` in `lo..=hi` (at most `len` products below
+    /// 2^56, so no overflow); this adds the products `m[j] * n[k - j]` and the carries.
+    fn mont_columns(
+        &self,
+        out: &mut [u64],
+        m: &mut [u64],
+        column: impl Fn(usize, usize, usize) -> u64,
+    ) {
+        let len = self.n.len();
+        let n0 = self.n.first().copied().unwrap_or(0);
         let mut carry = 0_u64;
-        let mut shifted_out = 0_u32;
-        for (pair, &ai) in wide.chunks_exact_mut(2).zip(a) {
-            let sq = u64::from(ai) * u64::from(ai);
-            if let [lo, hi] = pair {
-                let dl = (*lo << 1) | shifted_out;
-                let dh = (*hi << 1) | (*lo >> 31);
-                shifted_out = *hi >> 31;
-                let sum = u64::from(dl) + (sq & 0xffff_ffff) + carry;
-                *lo = sum as u32;
-                let sum = u64::from(dh) + (sq >> 32) + (sum >> 32);
-                *hi = sum as u32;
-                carry = sum >> 32;
-            }
-        }
-        // Montgomery reduction of the 2*len-limb square.
-        let mut top_carry = 0_u64;
-        for i in 0..len {
-            let Some(window) = wide.get_mut(i..) else {
-                break;
+        // Columns 0 .. len: choose m[k] so that the column's low limb becomes zero.
+        for k in 0..len {
+            let t1 = column(k, 0, k);
+            // m[j] * n[k - j] = m[j] * n_rev[len - 1 - k + j] for j in 0..k.
+            let t2 = match (m.get(..k), self.n_rev.get(len - 1 - k..len - 1)) {
+                (Some(x), Some(y)) => dot(x, y),
+                _ => 0,
             };
-            let m = u64::from(
-                window
-                    .first()
-                    .copied()
-                    .unwrap_or(0)
-                    .wrapping_mul(self.n0_inv),
-            );
-            let mut carry = 0_u64;
-            for (w, &nj) in window.iter_mut().zip(&self.n) {
-                let sum = u64::from(*w) + m * u64::from(nj) + carry;
-                *w = sum as u32;
-                carry = sum >> 32;
+            let v = carry + (t1 & LIMB_MASK) + (t2 & LIMB_MASK);
+            let mk = v.wrapping_mul(self.n0_inv) & LIMB_MASK;
+            if let Some(slot) = m.get_mut(k) {
+                *slot = mk;
             }
-            // Propagate into limb i + len (carries from earlier rows come in through top_carry).
-            if let Some(w) = window.get_mut(len) {
-                let sum = u64::from(*w) + carry + top_carry;
-                *w = sum as u32;
-                top_carry = sum >> 32;
+            let v = v + mk * n0;
+            carry = (t1 >> LIMB_BITS) + (t2 >> LIMB_BITS) + (v >> LIMB_BITS);
+        }
+        // Columns len .. 2*len - 1: the result's limbs.
+        for k in len..2 * len - 1 {
+            let lo = k + 1 - len;
+            let t1 = column(k, lo, len - 1);
+            // m[j] * n_rev[len - 1 - k + j] for j in lo..len.
+            let t2 = match (m.get(lo..), self.n_rev.get(..len - lo)) {
+                (Some(x), Some(y)) => dot(x, y),
+                _ => 0,
+            };
+            let v = carry + (t1 & LIMB_MASK) + (t2 & LIMB_MASK);
+            if let Some(slot) = out.get_mut(k - len) {
+                *slot = v & LIMB_MASK;
             }
+            carry = (t1 >> LIMB_BITS) + (t2 >> LIMB_BITS) + (v >> LIMB_BITS);
         }
-        if let Some(high) = wide.get(len..2 * len) {
-            out.copy_from_slice(high);
+        if let Some(slot) = out.get_mut(len - 1) {
+            *slot = carry & LIMB_MASK;
         }
-        if top_carry != 0 || !less_than(out, &self.n) {
+        // The result is below 2n: at most one subtraction.
+        if carry >> LIMB_BITS != 0 || !less_than(out, &self.n) {
             sub_assign(out, &self.n);
         }
     }
 }
 
-/// Big-endian bytes to `len` little-endian limbs (bytes beyond `4 * len` are ignored; callers
-/// check lengths first).
-fn limbs_from_be(bytes: &[u8], len: usize) -> Vec<u32> {
-    let mut limbs = vec![0_u32; len];
-    for (i, &byte) in bytes.iter().rev().enumerate() {
-        if let Some(limb) = limbs.get_mut(i / 4) {
-            *limb |= u32::from(byte) << (8 * (i % 4));
+fn reversed(limbs: &[u64]) -> Vec<u64> {
+    limbs.iter().rev().copied().collect()
+}
+
+/// Big-endian bytes to `len` little-endian 28-bit limbs (bits beyond `28 * len` are ignored;
+/// callers check lengths first).
+fn limbs_from_be(bytes: &[u8], len: usize) -> Vec<u64> {
+    let mut limbs = vec![0_u64; len];
+    let mut acc = 0_u64;
+    let mut acc_bits = 0_u32;
+    let mut out = limbs.iter_mut();
+    for &byte in bytes.iter().rev() {
+        acc |= u64::from(byte) << acc_bits;
+        acc_bits += 8;
+        if acc_bits >= LIMB_BITS {
+            if let Some(limb) = out.next() {
+                *limb = acc & LIMB_MASK;
+            }
+            acc >>= LIMB_BITS;
+            acc_bits -= LIMB_BITS;
         }
+    }
+    if let Some(limb) = out.next() {
+        *limb = acc;
     }
     limbs
 }
 
-/// The low `k` bytes of `limbs`, big-endian.
-fn limbs_to_be(limbs: &[u32], k: usize) -> Vec<u8> {
+/// The low `k` bytes of the 28-bit `limbs`, big-endian.
+fn limbs_to_be(limbs: &[u64], k: usize) -> Vec<u8> {
     let mut bytes = vec![0_u8; k];
-    for (i, byte) in bytes.iter_mut().rev().enumerate() {
-        if let Some(limb) = limbs.get(i / 4) {
-            *byte = (limb >> (8 * (i % 4))) as u8;
+    let mut acc = 0_u64;
+    let mut acc_bits = 0_u32;
+    let mut limbs = limbs.iter();
+    for byte in bytes.iter_mut().rev() {
+        if acc_bits < 8 {
+            acc |= limbs.next().copied().unwrap_or(0) << acc_bits;
+            acc_bits += LIMB_BITS;
         }
+        *byte = acc as u8;
+        acc >>= 8;
+        acc_bits -= 8;
     }
     bytes
 }
 
 /// `a < b` for equal-length limb slices.
-fn less_than(a: &[u32], b: &[u32]) -> bool {
+fn less_than(a: &[u64], b: &[u64]) -> bool {
     for (x, y) in a.iter().rev().zip(b.iter().rev()) {
         if x != y {
             return x < y;
@@ -307,33 +349,32 @@ fn less_than(a: &[u32], b: &[u32]) -> bool {
     false
 }
 
-/// `a -= b` modulo `2^(32 * len)`.
-fn sub_assign(a: &mut [u32], b: &[u32]) {
+/// `a -= b` modulo `2^(28 * len)`, limbs kept below 2^28.
+fn sub_assign(a: &mut [u64], b: &[u64]) {
     let mut borrow = 0_u64;
     for (x, &y) in a.iter_mut().zip(b) {
-        let diff = u64::from(*x)
-            .wrapping_sub(u64::from(y))
-            .wrapping_sub(borrow);
-        *x = diff as u32;
+        let diff = x.wrapping_sub(y).wrapping_sub(borrow);
+        *x = diff & LIMB_MASK;
         borrow = (diff >> 63) & 1;
     }
 }
 
-/// `R^2 mod n`, `R = 2^(32 * n.len())`, by doubling: 2 * 32 * len shifts with a conditional
+/// `R^2 mod n`, `R = 2^(28 * n.len())`, by doubling: 2 * 28 * len shifts with a conditional
 /// subtraction each, done once per key.
-fn r_squared_mod(n: &[u32]) -> Vec<u32> {
+fn r_squared_mod(n: &[u64]) -> Vec<u64> {
     let len = n.len();
-    let mut x = vec![0_u32; len];
+    let mut x = vec![0_u64; len];
     if let Some(low) = x.first_mut() {
         *low = 1;
     }
-    for _ in 0..64 * len {
+    // 1 < n (n is at least 62 bytes), so x = 1 is already reduced.
+    for _ in 0..2 * LIMB_BITS as usize * len {
         // x = 2x mod n; x < n, so 2x < 2n and one subtraction suffices.
-        let mut carry = 0_u32;
+        let mut carry = 0_u64;
         for limb in x.iter_mut() {
-            let next = *limb >> 31;
-            *limb = (*limb << 1) | carry;
-            carry = next;
+            let doubled = (*limb << 1) | carry;
+            *limb = doubled & LIMB_MASK;
+            carry = doubled >> LIMB_BITS;
         }
         if carry != 0 || !less_than(&x, n) {
             sub_assign(&mut x, n);
