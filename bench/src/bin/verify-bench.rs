@@ -9,13 +9,23 @@
 //! object per line: the filter's own path (`KeySet::verify_with` with the key set parsed once, as
 //! the filter does) and the stock RustCrypto path (rsa 0.9 / p384 0.13 verify) side by side, so
 //! one run on one noisy machine gives a ratio.
+//!
+//! It also times the filter's whole request decision (`flow::on_request_headers`: token lookup,
+//! cache probe, checks, verification, route requirement, upstream edits) with the bench's plugin
+//! configuration: once for a token in the verified-token cache (a hit), once with the cache off
+//! (every request parses and verifies).
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_authn_wasm::alg::Algorithm;
+use jwt_authn_wasm::cache::CacheConfig;
+use jwt_authn_wasm::config::Config;
+use jwt_authn_wasm::flow::{self, Decision, KeySource, RequestHeaders, TokenCache};
 use jwt_authn_wasm::jwks::KeySet;
+use jwt_authn_wasm::keystore::{Availability, KeyVersion};
 use p384::ecdsa::signature::Verifier as _;
 use serde_json::Value;
 
@@ -23,6 +33,50 @@ struct Token {
     kid: Option<String>,
     signing_input: Vec<u8>,
     signature: Vec<u8>,
+    /// `Bearer <token>`, for the whole-decision benchmark.
+    bearer: Vec<u8>,
+    /// The payload's claims.
+    claims: Value,
+}
+
+/// A `GET /` request with one `Authorization` header.
+struct Request<'a>(&'a [u8]);
+
+impl RequestHeaders for Request<'_> {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        match name {
+            ":method" => Some(b"GET".to_vec()),
+            ":path" => Some(b"/".to_vec()),
+            ":authority" => Some(b"bench".to_vec()),
+            "authorization" => Some(self.0.to_vec()),
+            _ => None,
+        }
+    }
+}
+
+/// One provider whose key set is ready (generation 1), as a worker sees it after the first fetch.
+struct ReadyKeys(Rc<KeySet>);
+
+impl KeySource for ReadyKeys {
+    fn availability(&mut self, _index: usize) -> Availability {
+        Availability::Ready(
+            Rc::clone(&self.0),
+            KeyVersion {
+                generation: 1,
+                fetches: 1,
+            },
+        )
+    }
+    fn request_refetch(&mut self, _index: usize) -> bool {
+        false
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn read(path: &str) -> Result<Vec<u8>, String> {
@@ -40,10 +94,15 @@ fn tokens(path: &str) -> Result<Vec<Token>, String> {
         let header: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
         out.push(Token {
             kid: header["kid"].as_str().map(str::to_owned),
             signing_input: format!("{h}.{p}").into_bytes(),
             signature: URL_SAFE_NO_PAD.decode(s).map_err(|e| e.to_string())?,
+            bearer: format!("Bearer {line}").into_bytes(),
+            claims,
         });
     }
     if out.is_empty() {
@@ -134,6 +193,44 @@ fn run() -> Result<(), String> {
         p384::ecdsa::Signature::from_slice(&t.signature)
             .is_ok_and(|sig| ec_verifier.verify(&t.signing_input, &sig).is_ok())
     })?;
+
+    // The whole request decision, with the bench listener's plugin configuration.
+    let first = &rs[0].claims;
+    let audience = match &first["aud"] {
+        Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    let plugin = serde_json::json!({
+        "realm": "bench",
+        "providers": [{
+            "name": "mock",
+            "issuer": first["iss"],
+            "audiences": [audience],
+            "remote_jwks": {"http_uri": {"uri": "http://127.0.0.1/jwks", "cluster": "idp", "timeout": "5s"}, "cache_duration": "600s"},
+            "algorithms": ["RS256", "ES384"],
+            "clock_skew_seconds": 60
+        }]
+    });
+    let config = Config::parse(plugin.to_string().as_bytes()).map_err(|e| format!("{e:?}"))?;
+    let mut keys = ReadyKeys(Rc::new(set));
+    let decide = |toks: &[Token], cache: CacheConfig, keys: &mut ReadyKeys| {
+        let mut cache = TokenCache::new(cache);
+        time(budget, |i| {
+            let t = &toks[i % toks.len()];
+            matches!(
+                flow::on_request_headers(&config, &Request(&t.bearer), keys, &mut cache, now_ms()),
+                Decision::Allow(_)
+            )
+        })
+    };
+    let off = CacheConfig {
+        capacity: 0,
+        ..CacheConfig::default()
+    };
+    let rs_hit = decide(&rs[..1], CacheConfig::default(), &mut keys)?;
+    let rs_miss = decide(&rs, off, &mut keys)?;
+    let es_hit = decide(&es[..1], CacheConfig::default(), &mut keys)?;
+    let es_miss = decide(&es, off, &mut keys)?;
     println!(
         "{}",
         serde_json::json!({
@@ -143,6 +240,10 @@ fn run() -> Result<(), String> {
             "rs256_stock_us": rs_stock,
             "es384_filter_us": es_fast,
             "es384_stock_us": es_stock,
+            "rs256_decide_hit_us": rs_hit,
+            "rs256_decide_miss_us": rs_miss,
+            "es384_decide_hit_us": es_hit,
+            "es384_decide_miss_us": es_miss,
         })
     );
     Ok(())
