@@ -84,7 +84,7 @@ pub fn prepare(
     token: &str,
     now: u64,
 ) -> Result<Prepared, AuthError> {
-    let parsed = UntrustedToken::parse(token)?;
+    let parsed = UntrustedToken::parse_with(token, &config.limits, crate::token::TypPolicy::Jwt)?;
     let index = select_provider(config, candidates, claims::issuer(&parsed.claims))?;
     let provider = config.providers.get(index).ok_or(AuthError::new(
         ErrorCode::InvalidToken,
@@ -96,6 +96,8 @@ pub fn prepare(
             ErrorCode::InvalidToken,
             "Token algorithm is not allowed",
         ))?;
+    // A provider that takes only RFC 9068 access tokens is known only now.
+    provider.typ_policy.check(parsed.header.typ.as_deref())?;
     claims::check(&parsed.claims, &rules(provider), now)?;
     Ok(Prepared {
         provider: index,

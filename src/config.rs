@@ -90,6 +90,8 @@ pub struct Config {
     pub tokens_in_params: bool,
     /// The token sources of all providers, in provider order, without repeats.
     pub all_sources: Vec<TokenSource>,
+    /// Size and depth limits on what a request may present.
+    pub limits: crate::token::Limits,
 }
 
 /// A claim copied into a request header for the upstream (Envoy's `claim_to_headers`).
@@ -128,6 +130,8 @@ pub struct Provider {
     pub claim_to_headers: Vec<ClaimToHeader>,
     /// Claims that hold scopes.
     pub scope_claims: Vec<String>,
+    /// Which `typ` header values are accepted (RFC 9068 access tokens only, or any JWT).
+    pub typ_policy: crate::token::TypPolicy,
 }
 
 /// Where a provider's keys come from.
@@ -237,6 +241,21 @@ struct RawConfig {
     bypass_cors_preflight: Option<bool>,
     #[serde(default)]
     jwt_cache_config: Option<RawCacheConfig>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    max_authorization_bytes: Option<usize>,
+    #[serde(default)]
+    max_token_bytes: Option<usize>,
+    #[serde(default)]
+    max_kid_bytes: Option<usize>,
+    #[serde(default)]
+    max_json_depth: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -277,6 +296,8 @@ struct RawProvider {
     claim_to_headers: Vec<RawClaimToHeader>,
     #[serde(default)]
     scope_claims: Option<Vec<String>>,
+    #[serde(default)]
+    require_typ_at_jwt: bool,
 }
 
 #[derive(Deserialize)]
@@ -401,6 +422,46 @@ impl Config {
             Some(text) => parse_duration_ms(&text, "key_wait_timeout")?,
             None => DEFAULT_KEY_WAIT_TIMEOUT_MS,
         };
+        let mut limits = crate::token::Limits::default();
+        if let Some(raw_limits) = raw.limits {
+            let checks = [
+                (
+                    "max_authorization_bytes",
+                    raw_limits.max_authorization_bytes,
+                    &mut limits.max_authorization_bytes,
+                    1_048_576,
+                ),
+                (
+                    "max_token_bytes",
+                    raw_limits.max_token_bytes,
+                    &mut limits.max_token_bytes,
+                    1_048_576,
+                ),
+                (
+                    "max_kid_bytes",
+                    raw_limits.max_kid_bytes,
+                    &mut limits.max_kid_bytes,
+                    65_536,
+                ),
+                (
+                    "max_json_depth",
+                    raw_limits.max_json_depth,
+                    &mut limits.max_json_depth,
+                    128,
+                ),
+            ];
+            for (name, value, slot, max) in checks {
+                if let Some(value) = value {
+                    if value == 0 || value > max {
+                        return Err(ConfigError::new(
+                            format!("limits.{name}"),
+                            format!("must be between 1 and {max}"),
+                        ));
+                    }
+                    *slot = value;
+                }
+            }
+        }
         let mut token_cache = crate::cache::CacheConfig::default();
         if let Some(size) = raw.jwt_cache_config.and_then(|c| c.jwt_cache_size) {
             if size > 1_000_000 {
@@ -460,6 +521,7 @@ impl Config {
             bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
             tokens_in_params,
             all_sources,
+            limits,
             owned_headers,
             token_cache,
         })
@@ -649,6 +711,11 @@ impl Provider {
             forward_payload_header,
             claim_to_headers,
             scope_claims,
+            typ_policy: if raw.require_typ_at_jwt {
+                crate::token::TypPolicy::AccessToken
+            } else {
+                crate::token::TypPolicy::Jwt
+            },
         })
     }
 }
@@ -1172,5 +1239,20 @@ mod tests {
         assert_eq!(remote.next_refresh_ms(0, Some(1)), 270_000);
         assert_eq!(remote.next_refresh_ms(0, Some(10_000_000)), 77_760_000);
         assert_eq!(remote.next_refresh_ms(u64::MAX, Some(u64::MAX)), u64::MAX);
+    }
+
+    #[test]
+    fn limits_validate() {
+        let mut value = minimal();
+        value["limits"] = json!({"max_json_depth": 0});
+        assert_eq!(parse(value).unwrap_err().field, "limits.max_json_depth");
+        let mut value = minimal();
+        value["limits"] = json!({"max_token_bytes": 16384, "max_kid_bytes": 64});
+        let config = parse(value).unwrap();
+        assert_eq!(config.limits.max_token_bytes, 16384);
+        assert_eq!(config.limits.max_kid_bytes, 64);
+        let mut value = minimal();
+        value["limits"] = json!({"max_token_byte": 1});
+        assert!(parse(value).is_err());
     }
 }

@@ -124,7 +124,7 @@ pub fn on_request_headers(
     }
     let candidates = requirement.candidates();
     let sources = token_sources(config, candidates.as_deref());
-    let found = match sources::find_token(&sources, headers, &target) {
+    let found = match sources::find_token(&sources, headers, &target, &config.limits) {
         Ok(found) => found,
         Err(err) => return Decision::Deny(err, None),
     };
@@ -801,5 +801,65 @@ mod tests {
             Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::TokenExpired),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn configured_limits_and_access_token_typ() {
+        let value = json!({
+            "limits": {"max_token_bytes": 200},
+            "providers": [{
+                "name": "idp",
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}},
+                "require_typ_at_jwt": true
+            }]
+        });
+        let config = Config::parse(value.to_string().as_bytes()).unwrap();
+        let token = bearer(&MintRequest::new(Alg::Es384));
+        match on_request_headers(
+            &config,
+            &Headers::auth(Some(&token)),
+            &mut ready(),
+            &mut no_cache(),
+            now_ms(),
+        ) {
+            Decision::Deny(err, _) => assert_eq!(err.description, "Token is too large"),
+            other => panic!("{other:?}"),
+        }
+        let value = json!({
+            "providers": [{
+                "name": "idp",
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}},
+                "require_typ_at_jwt": true
+            }]
+        });
+        let config = Config::parse(value.to_string().as_bytes()).unwrap();
+        match on_request_headers(
+            &config,
+            &Headers::auth(Some(&token)),
+            &mut ready(),
+            &mut no_cache(),
+            now_ms(),
+        ) {
+            Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::InvalidToken),
+            other => panic!("{other:?}"),
+        }
+        let access = bearer(&MintRequest {
+            typ: Some("at+jwt".into()),
+            ..MintRequest::new(Alg::Es384)
+        });
+        assert!(matches!(
+            on_request_headers(
+                &config,
+                &Headers::auth(Some(&access)),
+                &mut ready(),
+                &mut no_cache(),
+                now_ms()
+            ),
+            Decision::Allow(_)
+        ));
     }
 }

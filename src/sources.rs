@@ -7,6 +7,7 @@
 use crate::error::{AuthError, ErrorCode};
 use crate::extract;
 use crate::flow::RequestHeaders;
+use crate::token::Limits;
 
 /// One place a token can be presented.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,15 +48,19 @@ pub fn find_token(
     sources: &[TokenSource],
     headers: &dyn RequestHeaders,
     target: &str,
+    limits: &Limits,
 ) -> Result<FoundToken, AuthError> {
     for source in sources {
         let token = match source {
             TokenSource::AuthorizationBearer => match headers.header("authorization") {
                 None => continue,
-                Some(value) => extract::bearer_token(Some(&value))?.to_string(),
+                Some(value) => extract::bearer_token_with(Some(&value), limits)?.to_string(),
             },
             TokenSource::Header { name, prefix } => match headers.header(name) {
                 None => continue,
+                Some(value) if value.len() > limits.max_authorization_bytes => {
+                    return Err(malformed("Token header is too large"))
+                }
                 Some(value) => from_prefixed_header(&value, prefix)?,
             },
             TokenSource::Param(name) => match query_param(target, name) {
@@ -209,32 +214,54 @@ mod tests {
             ("authorization", b"Bearer a.b.c"),
             ("x-token", b"Token d.e.f"),
         ]);
-        let found = find_token(&all_sources(), &h, "/").unwrap();
+        let found = find_token(&all_sources(), &h, "/", &Limits::default()).unwrap();
         assert_eq!(found.token, "a.b.c");
         assert_eq!(found.source, TokenSource::AuthorizationBearer);
         let h = headers(&[("x-token", b"token d.e.f")]);
-        assert_eq!(find_token(&all_sources(), &h, "/").unwrap().token, "d.e.f");
+        assert_eq!(
+            find_token(&all_sources(), &h, "/", &Limits::default())
+                .unwrap()
+                .token,
+            "d.e.f"
+        );
     }
 
     #[test]
     fn params_and_cookies() {
         let h = headers(&[]);
-        let found = find_token(&all_sources(), &h, "/x?a=1&access_token=t.o.k&b=2").unwrap();
+        let found = find_token(
+            &all_sources(),
+            &h,
+            "/x?a=1&access_token=t.o.k&b=2",
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(found.token, "t.o.k");
         assert_eq!(found.source, TokenSource::Param("access_token".into()));
         let h = headers(&[("cookie", b"theme=dark; session=c.o.k; x=y")]);
-        let found = find_token(&all_sources(), &h, "/").unwrap();
+        let found = find_token(&all_sources(), &h, "/", &Limits::default()).unwrap();
         assert_eq!(found.token, "c.o.k");
     }
 
     #[test]
     fn nothing_present_is_missing() {
-        let err = find_token(&all_sources(), &headers(&[]), "/x?other=1").unwrap_err();
+        let err = find_token(
+            &all_sources(),
+            &headers(&[]),
+            "/x?other=1",
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.code, ErrorCode::AuthorizationHeaderMissing);
         // Only configured sources count.
         let h = headers(&[("x-token", b"Token d.e.f")]);
-        let err =
-            find_token(&[TokenSource::AuthorizationBearer], &h, "/?access_token=x").unwrap_err();
+        let err = find_token(
+            &[TokenSource::AuthorizationBearer],
+            &h,
+            "/?access_token=x",
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.code, ErrorCode::AuthorizationHeaderMissing);
     }
 
@@ -247,7 +274,9 @@ mod tests {
                 prefix: "Token ".into(),
             }];
             assert_eq!(
-                find_token(&sources, &h, "/").unwrap_err().code,
+                find_token(&sources, &h, "/", &Limits::default())
+                    .unwrap_err()
+                    .code,
                 ErrorCode::InvalidHeader,
                 "{value:?}"
             );
