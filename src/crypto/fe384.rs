@@ -53,23 +53,7 @@ impl Fe {
     /// From 48 big-endian bytes; `None` unless the value is below p.
     pub(crate) fn from_be_bytes(bytes: &[u8; 48]) -> Option<Self> {
         let mut limbs = [0_u64; L];
-        let mut acc = 0_u64;
-        let mut acc_bits = 0_u32;
-        let mut out = limbs.iter_mut();
-        for &byte in bytes.iter().rev() {
-            acc |= u64::from(byte) << acc_bits;
-            acc_bits += 8;
-            if acc_bits >= BITS {
-                if let Some(limb) = out.next() {
-                    *limb = acc & MASK;
-                }
-                acc >>= BITS;
-                acc_bits -= BITS;
-            }
-        }
-        if let Some(limb) = out.next() {
-            *limb = acc;
-        }
+        super::pack_be(bytes, &mut limbs);
         if !less_than(&limbs, &P) {
             return None;
         }

@@ -14,6 +14,32 @@ mod fe384;
 pub mod p384;
 pub mod rsa;
 
+/// Bits per limb in both the RSA and the P-384 arithmetic.
+pub(crate) const LIMB_BITS: u32 = 28;
+
+/// Packs big-endian `bytes` into little-endian 28-bit `limbs` (bits beyond `28 * limbs.len()`
+/// are dropped; callers check lengths first).
+pub(crate) fn pack_be(bytes: &[u8], limbs: &mut [u64]) {
+    let mask = (1_u64 << LIMB_BITS) - 1;
+    let mut acc = 0_u64;
+    let mut acc_bits = 0_u32;
+    let mut out = limbs.iter_mut();
+    for &byte in bytes.iter().rev() {
+        acc |= u64::from(byte) << acc_bits;
+        acc_bits += 8;
+        if acc_bits >= LIMB_BITS {
+            if let Some(limb) = out.next() {
+                *limb = acc & mask;
+            }
+            acc >>= LIMB_BITS;
+            acc_bits -= LIMB_BITS;
+        }
+    }
+    if let Some(limb) = out.next() {
+        *limb = acc;
+    }
+}
+
 /// `sum x[i] * y[i]` over equal-length slices of limbs (at most 256 products below 2^56),
 /// eight products per step.
 #[inline(always)]

@@ -301,23 +301,7 @@ fn reversed(limbs: &[u64]) -> Vec<u64> {
 /// callers check lengths first).
 fn limbs_from_be(bytes: &[u8], len: usize) -> Vec<u64> {
     let mut limbs = vec![0_u64; len];
-    let mut acc = 0_u64;
-    let mut acc_bits = 0_u32;
-    let mut out = limbs.iter_mut();
-    for &byte in bytes.iter().rev() {
-        acc |= u64::from(byte) << acc_bits;
-        acc_bits += 8;
-        if acc_bits >= LIMB_BITS {
-            if let Some(limb) = out.next() {
-                *limb = acc & LIMB_MASK;
-            }
-            acc >>= LIMB_BITS;
-            acc_bits -= LIMB_BITS;
-        }
-    }
-    if let Some(limb) = out.next() {
-        *limb = acc;
-    }
+    super::pack_be(bytes, &mut limbs);
     limbs
 }
 
