@@ -88,6 +88,8 @@ pub struct Config {
     pub token_cache: crate::cache::CacheConfig,
     /// Whether any provider takes tokens from query parameters.
     pub tokens_in_params: bool,
+    /// Whether any rule matches on the method (else `:method` is read only for a CORS check).
+    pub rules_match_methods: bool,
     /// The token sources of all providers, in provider order, without repeats.
     pub all_sources: Vec<TokenSource>,
     /// Size and depth limits on what a request may present.
@@ -512,6 +514,7 @@ impl Config {
         let tokens_in_params = providers
             .iter()
             .any(|p| p.sources.iter().any(|s| matches!(s, TokenSource::Param(_))));
+        let rules_match_methods = rules.iter().any(|rule| !rule.route.methods.is_empty());
         Ok(Self {
             providers,
             realm,
@@ -520,6 +523,7 @@ impl Config {
             default,
             bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
             tokens_in_params,
+            rules_match_methods,
             all_sources,
             limits,
             owned_headers,

@@ -3,13 +3,15 @@
 //! The flow reads headers and key sets through two small traits, so the whole decision path runs
 //! natively in tests; the proxy-wasm layer only supplies the traits and applies the [`Decision`].
 //!
-//! Order: strip headers the filter owns; let CORS preflights through; find the route rule; take
-//! the token from the sources of the providers the rule accepts; check it without keys; get the
-//! provider's keys (or wait for the first set); verify; check the rule's requirement (403 on a
-//! shortfall); add claim headers and drop credentials before the upstream.
+//! Order: strip headers the filter owns; find the route rule; take the token from the sources of
+//! the providers the rule accepts; answer from the verified-token cache, or check it without
+//! keys, get the provider's keys (or wait for the first set) and verify; check the rule's
+//! requirement (403 on a shortfall); add claim headers and drop credentials before the upstream.
+//! A CORS preflight that would not be allowed is let through instead (checked last, so requests
+//! with a token never read `:method` unless a rule matches on it).
 
 use crate::authenticator::{self, Prepared, Verified};
-use crate::cache::{self, Lookup, TokenDigest, Validity, VerifiedCache};
+use crate::cache::{self, Lookup, Validity, VerifiedCache};
 use crate::config::Config;
 use crate::error::{AuthError, ErrorCode};
 use crate::keystore::Availability;
@@ -63,8 +65,8 @@ pub struct Pending {
     pub edits: Edits,
     /// Set while waiting for a refetch: the completed-fetch count worth looking at again.
     pub awaiting_fetch: Option<u64>,
-    /// The token's cache key, to store it once it verifies.
-    pub digest: TokenDigest,
+    /// The token's text, to cache it once it verifies.
+    pub token: String,
 }
 
 /// The per-worker cache of verified tokens the flow consults.
@@ -92,6 +94,10 @@ fn is_cors_preflight(method: &str, headers: &dyn RequestHeaders) -> bool {
 }
 
 /// Decides a request when its headers arrive; `now_ms` is milliseconds since the epoch.
+///
+/// `:method` is read only when a rule matches on methods, or to let a CORS preflight through
+/// that would otherwise not be allowed: most requests carry a token and never need it, and
+/// every header read is a host call.
 pub fn on_request_headers(
     config: &Config,
     headers: &dyn RequestHeaders,
@@ -99,8 +105,38 @@ pub fn on_request_headers(
     cache: &mut TokenCache,
     now_ms: u64,
 ) -> Decision {
+    let method = config
+        .rules_match_methods
+        .then(|| header_text(headers, ":method"));
+    let decision = decide(
+        config,
+        headers,
+        keys,
+        cache,
+        now_ms,
+        method.as_deref().unwrap_or(""),
+    );
+    if matches!(decision, Decision::Allow(_)) || !config.bypass_cors_preflight {
+        return decision;
+    }
+    let method = method.unwrap_or_else(|| header_text(headers, ":method"));
+    if is_cors_preflight(&method, headers) {
+        return Decision::Allow(Edits::strip_owned(config));
+    }
+    decision
+}
+
+/// [`on_request_headers`] before the CORS preflight bypass; `method` is empty when no rule
+/// needs it.
+fn decide(
+    config: &Config,
+    headers: &dyn RequestHeaders,
+    keys: &mut dyn KeySource,
+    cache: &mut TokenCache,
+    now_ms: u64,
+    method: &str,
+) -> Decision {
     let edits = Edits::strip_owned(config);
-    let method = header_text(headers, ":method");
     // The path matters only to rules and to tokens in query parameters; skip the host call
     // (and the normalization) when neither is configured.
     let target = if config.rules.is_empty() && !config.tokens_in_params {
@@ -108,10 +144,7 @@ pub fn on_request_headers(
     } else {
         header_text(headers, ":path")
     };
-    if config.bypass_cors_preflight && is_cors_preflight(&method, headers) {
-        return Decision::Allow(edits);
-    }
-    let (rule, requirement) = config.requirement_for(&method, &path::normalize(&target));
+    let (rule, requirement) = config.requirement_for(method, &path::normalize(&target));
     match requirement {
         Requirement::Public => return Decision::Allow(edits),
         Requirement::Deny => {
@@ -130,13 +163,14 @@ pub fn on_request_headers(
     };
     // A token verified before (same bytes, same key set, still in time) skips parsing and the
     // signature; the route's own checks still run.
-    let digest = cache::digest(found.token.as_bytes());
-    let lookup = cache.lookup(&digest, now_ms / 1_000, |provider| {
-        match keys.availability(provider) {
+    let lookup = cache.lookup(
+        cache::key(found.token.as_bytes()),
+        now_ms / 1_000,
+        |provider| match keys.availability(provider) {
             Availability::Ready(_, version) => Some(version.generation),
             Availability::Pending | Availability::Unavailable => None,
-        }
-    });
+        },
+    );
     if let Lookup::Hit { value, .. } = lookup {
         let allowed_here = candidates
             .as_ref()
@@ -161,7 +195,7 @@ pub fn on_request_headers(
         target,
         edits,
         awaiting_fetch: None,
-        digest,
+        token: found.token,
     };
     with_keys(config, pending, keys, cache, false, now_ms)
 }
@@ -240,7 +274,7 @@ fn with_keys(
         target,
         edits,
         awaiting_fetch: _,
-        digest,
+        token,
     } = pending;
     let verified = match prepared.verify(&set) {
         Ok(verified) => Rc::new(verified),
@@ -254,7 +288,12 @@ fn with_keys(
             nbf: whole_seconds(&verified, "nbf", f64::ceil),
             skew: provider.clock_skew_seconds,
         };
-        cache.insert(digest, validity, now_ms / 1_000, Rc::clone(&verified));
+        cache.insert(
+            cache::key(token.as_bytes()),
+            validity,
+            now_ms / 1_000,
+            Rc::clone(&verified),
+        );
     }
     authorize(config, rule, &verified, &source, &target, edits)
 }
@@ -748,6 +787,67 @@ mod tests {
         assert_eq!(
             code_of(run(&config, &bare)),
             ErrorCode::AuthorizationHeaderMissing
+        );
+    }
+
+    /// Request headers that record which names were read (each read is a host call).
+    struct Reads<'a>(&'a Headers, std::cell::RefCell<Vec<String>>);
+
+    impl RequestHeaders for Reads<'_> {
+        fn header(&self, name: &str) -> Option<Vec<u8>> {
+            self.1.borrow_mut().push(name.to_string());
+            self.0.header(name)
+        }
+    }
+
+    #[test]
+    fn the_method_is_read_only_when_a_rule_or_a_preflight_needs_it() {
+        let token = bearer(&MintRequest::new(Alg::Rs256));
+        let with_token = Headers::request("GET", "/").with("authorization", &token);
+        let names_read = |config: &Config, headers: &Headers| {
+            let reads = Reads(headers, Default::default());
+            let decision =
+                on_request_headers(config, &reads, &mut ready(), &mut no_cache(), now_ms());
+            (matches!(decision, Decision::Allow(_)), reads.1.into_inner())
+        };
+        // No rules: only the token's header.
+        assert_eq!(
+            names_read(&config(), &with_token),
+            (true, vec!["authorization".to_string()])
+        );
+        // Without a token, the preflight check reads the method (and stops there for a GET).
+        assert_eq!(
+            names_read(&config(), &Headers::request("GET", "/")),
+            (
+                false,
+                vec!["authorization".to_string(), ":method".to_string()]
+            )
+        );
+        // A rule on methods needs it first.
+        let mut value = json!({
+            "providers": [{"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE],
+                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}}}],
+            "rules": [{"match": {"prefix": "/", "methods": ["GET"]}, "requires": {"token": {}}}]
+        });
+        let with_methods = Config::parse(value.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            names_read(&with_methods, &with_token),
+            (
+                true,
+                vec![
+                    ":method".to_string(),
+                    ":path".to_string(),
+                    "authorization".to_string()
+                ]
+            )
+        );
+        // With the preflight bypass off, a denial never reads it.
+        value.as_object_mut().unwrap().remove("rules");
+        value["bypass_cors_preflight"] = json!(false);
+        let no_bypass = Config::parse(value.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            names_read(&no_bypass, &Headers::request("GET", "/")),
+            (false, vec!["authorization".to_string()])
         );
     }
 

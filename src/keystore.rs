@@ -312,12 +312,21 @@ pub enum Availability {
     Unavailable,
 }
 
+/// How long a worker trusts its last read of a provider's [`FetchState`]: reading shared data
+/// is a host call (a lock and a copy), too dear for every request. The host's 200 ms tick and
+/// this VM's own fetch results call [`WorkerKeys::invalidate`], so a new key set is seen within
+/// one tick, and at once by the VM that fetched it.
+pub const STATE_POLL_MS: u64 = 200;
+
 /// One VM's parsed copies of the published key sets, one slot per provider.
 ///
-/// Parsing happens once per generation, never per request.
+/// Parsing happens once per generation, never per request; the fetch state is read at most
+/// once per [`STATE_POLL_MS`].
 #[derive(Debug, Default)]
 pub struct WorkerKeys {
     slots: Vec<Option<(u64, Rc<KeySet>)>>,
+    /// The last [`FetchState`] read per provider, and when (ms).
+    states: Vec<Option<(FetchState, u64)>>,
 }
 
 impl WorkerKeys {
@@ -325,7 +334,36 @@ impl WorkerKeys {
     pub fn new(providers: usize) -> Self {
         Self {
             slots: (0..providers).map(|_| None).collect(),
+            states: (0..providers).map(|_| None).collect(),
         }
+    }
+
+    /// Forgets every fetch state read, so the next [`WorkerKeys::current`] reads shared data.
+    pub fn invalidate(&mut self) {
+        for state in &mut self.states {
+            *state = None;
+        }
+    }
+
+    /// Provider `index`'s fetch state: the last read if younger than [`STATE_POLL_MS`].
+    fn state(
+        &mut self,
+        index: usize,
+        store: &ProviderStore,
+        shared: &dyn SharedData,
+        now_ms: u64,
+    ) -> FetchState {
+        if let Some(Some((state, read_at))) = self.states.get(index) {
+            // A clock that went backwards also forces a read.
+            if now_ms >= *read_at && now_ms - read_at < STATE_POLL_MS {
+                return *state;
+            }
+        }
+        let (state, _) = store.read_state(shared);
+        if let Some(slot) = self.states.get_mut(index) {
+            *slot = Some((state, now_ms));
+        }
+        state
     }
 
     /// The newest key set of provider `index`, re-parsed only when its generation moved;
@@ -338,7 +376,7 @@ impl WorkerKeys {
         now_ms: u64,
         max_staleness_ms: u64,
     ) -> Availability {
-        let (state, _) = store.read_state(shared);
+        let state = self.state(index, store, shared, now_ms);
         let Some(slot) = self.slots.get_mut(index) else {
             return Availability::Unavailable;
         };
@@ -524,14 +562,64 @@ pub(crate) mod tests {
             Availability::Pending
         ));
         store.record_failure(&shared, 0).unwrap();
+        // Within the poll interval the worker answers from its last read ...
         assert!(matches!(
-            worker.current(0, &store, &shared, 0, 1_000),
+            worker.current(0, &store, &shared, STATE_POLL_MS - 1, 1_000),
+            Availability::Pending
+        ));
+        // ... afterwards it reads again.
+        assert!(matches!(
+            worker.current(0, &store, &shared, STATE_POLL_MS, 1_000),
             Availability::Unavailable
         ));
         assert!(matches!(
             worker.current(5, &store, &shared, 0, 1_000),
             Availability::Unavailable
         ));
+    }
+
+    #[test]
+    fn a_worker_reads_the_state_once_per_poll_interval_unless_invalidated() {
+        /// Shared data that counts reads.
+        #[derive(Default)]
+        struct Counting(MemoryShared, std::cell::Cell<u32>);
+        impl SharedData for Counting {
+            fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+                self.1.set(self.1.get() + 1);
+                self.0.get(key)
+            }
+            fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
+                self.0.set(key, value, cas)
+            }
+        }
+        let shared = Counting::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        let doc = serde_json::json!({"keys": [testbed::mint::Key::generate(testbed::mint::Alg::Es384, "k").unwrap().public_jwk()]}).to_string();
+        store.publish(&shared, doc.as_bytes(), 0, 600_000).unwrap();
+        let mut worker = WorkerKeys::new(1);
+        shared.1.set(0);
+        // First sight: the state and the document.
+        assert!(matches!(
+            worker.current(0, &store, &shared, 1_000, 60_000),
+            Availability::Ready(_, _)
+        ));
+        assert_eq!(shared.1.get(), 2);
+        for now in 1_000..1_000 + STATE_POLL_MS {
+            assert!(matches!(
+                worker.current(0, &store, &shared, now, 60_000),
+                Availability::Ready(_, _)
+            ));
+        }
+        assert_eq!(shared.1.get(), 2, "no read inside the poll interval");
+        worker.current(0, &store, &shared, 1_000 + STATE_POLL_MS, 60_000);
+        assert_eq!(shared.1.get(), 3, "one read once it is over");
+        worker.invalidate();
+        worker.current(0, &store, &shared, 1_000 + STATE_POLL_MS, 60_000);
+        assert_eq!(shared.1.get(), 4, "and one after invalidate");
+        // A clock that went back reads too.
+        worker.current(0, &store, &shared, 500, 60_000);
+        assert_eq!(shared.1.get(), 5);
     }
 
     #[test]

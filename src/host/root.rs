@@ -360,6 +360,8 @@ impl Context for Root {
     ) {
         if let Some((index, phase)) = self.in_flight.remove(&token_id) {
             self.on_fetch(index, phase, num_headers, body_size);
+            // This VM's requests see what it just published (or its failure) at once.
+            self.vm.borrow_mut().keys.invalidate();
             if let Some(config) = self.config() {
                 self.wake_waiters(&config, now_ms());
             }
@@ -435,6 +437,8 @@ impl RootContext for Root {
         let Some(config) = self.config() else { return };
         let now = now_ms();
         self.fetch_due_key_sets(&config, now);
+        // Once a tick, requests re-read the fetch state (key sets other VMs published).
+        self.vm.borrow_mut().keys.invalidate();
         self.wake_waiters(&config, now);
         self.record_key_ages(&config, now);
         self.vm.borrow().metrics.flush();

@@ -4,7 +4,13 @@
 //!
 //! ```text
 //! bench-driver [--rounds 2] [--duration 5] [--pool 10000] [--upstream direct|echo] [--out bench/results]
+//!              [--scenarios rs256-repeated,...] [--listeners noauth,wasm,...] [--no-micro]
+//!              [--wasm-alt other.wasm]
 //! ```
+//!
+//! `--scenarios`, `--listeners` and `--no-micro` narrow a run while working on one number;
+//! `--wasm-alt` adds a listener `wasm_alt` running a second build of the filter with the same
+//! configuration, for an A/B comparison inside one run. `make bench` runs everything.
 //!
 //! Everything listens on 127.0.0.1 only; Envoy is our child (killed with us); every wrk run is
 //! bounded by `--duration`, so the whole run ends by itself.
@@ -36,6 +42,10 @@ struct Opts {
     node: Option<PathBuf>,
     wasm_micro: Option<PathBuf>,
     native_micro: Option<PathBuf>,
+    wasm_alt: Option<PathBuf>,
+    scenarios: Vec<String>,
+    listeners: Vec<String>,
+    micro: bool,
 }
 
 fn opts() -> Res<Opts> {
@@ -51,6 +61,14 @@ fn opts() -> Res<Opts> {
         node: None,
         wasm_micro: None,
         native_micro: None,
+        wasm_alt: None,
+        scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+        listeners: LISTENERS
+            .iter()
+            .filter(|l| **l != "wasm_alt")
+            .map(|s| s.to_string())
+            .collect(),
+        micro: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -69,13 +87,40 @@ fn opts() -> Res<Opts> {
             "--node" => o.node = Some(val()?.into()),
             "--wasm-micro" => o.wasm_micro = Some(val()?.into()),
             "--native-micro" => o.native_micro = Some(val()?.into()),
+            "--wasm-alt" => o.wasm_alt = Some(val()?.into()),
+            "--scenarios" => o.scenarios = list(&val()?, &SCENARIOS, flag)?,
+            "--listeners" => o.listeners = list(&val()?, &LISTENERS, flag)?,
+            "--no-micro" => o.micro = false,
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    if o.wasm_alt.is_some() && !o.listeners.iter().any(|l| l == "wasm_alt") {
+        o.listeners.push("wasm_alt".into());
+    }
+    if o.wasm_alt.is_none() && o.listeners.iter().any(|l| l == "wasm_alt") {
+        return Err("listener wasm_alt needs --wasm-alt".into());
     }
     if o.upstream != "direct" && o.upstream != "echo" {
         return Err("--upstream is direct or echo".into());
     }
     Ok(o)
+}
+
+/// A comma-separated subset of `known`, in the order given.
+fn list(value: &str, known: &[&str], flag: &str) -> Res<Vec<String>> {
+    value
+        .split(',')
+        .map(|item| {
+            if known.contains(&item) {
+                Ok(item.to_string())
+            } else {
+                Err(format!(
+                    "{flag}: unknown {item:?} (known: {})",
+                    known.join(",")
+                ))
+            }
+        })
+        .collect()
 }
 
 fn free_port() -> Res<u16> {
@@ -85,13 +130,22 @@ fn free_port() -> Res<u16> {
 
 /// `wasm_empty`: a proxy-wasm filter that does nothing (bench/empty-filter), the floor of any
 /// Wasm filter; `wasm_public`: this filter with a route that requires no token (its fixed cost).
-const LISTENERS: [&str; 6] = [
+const LISTENERS: [&str; 7] = [
     "noauth",
     "wasm_empty",
     "native",
     "native_cache",
     "wasm_public",
     "wasm",
+    // Only with `--wasm-alt`.
+    "wasm_alt",
+];
+
+const SCENARIOS: [&str; 4] = [
+    "rs256-repeated",
+    "rs256-distinct",
+    "es384-repeated",
+    "es384-distinct",
 ];
 
 fn hcm(name: &str, filters: Vec<Value>, upstream: &str) -> Value {
@@ -129,6 +183,7 @@ fn envoy_config(
     admin: u16,
     wasm: &Path,
     wasm_empty: &Path,
+    wasm_alt: Option<&Path>,
     upstream: &str,
     echo_port: u16,
 ) -> Value {
@@ -205,19 +260,29 @@ fn envoy_config(
     if upstream == "echo" {
         clusters.push(cluster("echo", echo_port));
     }
+    let mut listeners = vec![
+        listener("noauth", vec![]),
+        listener("native", vec![native(false)]),
+        listener("native_cache", vec![native(true)]),
+        listener(
+            "wasm_empty",
+            vec![wasm_filter("empty", wasm_empty, &json!({}))],
+        ),
+        listener(
+            "wasm_public",
+            vec![wasm_filter("jwt_authn_public", wasm, &public_config)],
+        ),
+        listener("wasm", vec![wasm_filter("jwt_authn", wasm, &filter_config)]),
+    ];
+    if let Some(alt) = wasm_alt {
+        listeners.push(listener(
+            "wasm_alt",
+            vec![wasm_filter("jwt_authn_alt", alt, &filter_config)],
+        ));
+    }
     json!({
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {
-            "listeners": [
-                listener("noauth", vec![]),
-                listener("native", vec![native(false)]),
-                listener("native_cache", vec![native(true)]),
-                listener("wasm_empty", vec![wasm_filter("empty", wasm_empty, &json!({}))]),
-                listener("wasm_public", vec![wasm_filter("jwt_authn_public", wasm, &public_config)]),
-                listener("wasm", vec![wasm_filter("jwt_authn", wasm, &filter_config)]),
-            ],
-            "clusters": clusters
-        }
+        "static_resources": {"listeners": listeners, "clusters": clusters}
     })
 }
 
@@ -352,7 +417,7 @@ fn cache_delta(
 ) -> (Option<u64>, Option<u64>) {
     let names: (String, String) = match listener {
         // The filter's custom metrics (Envoy prefixes them with `wasmcustom.`).
-        "wasm" => ("token_cache.hits".into(), "token_cache.misses".into()),
+        "wasm" | "wasm_alt" => ("token_cache.hits".into(), "token_cache.misses".into()),
         "native" | "native_cache" => (
             format!("http.{listener}.jwt_authn.jwt_cache_hit"),
             format!("http.{listener}.jwt_authn.jwt_cache_miss"),
@@ -542,7 +607,7 @@ fn run() -> Res<()> {
 
     let load_start = loadavg();
     let filter = FilterInfo::read(&o.wasm);
-    let micro_results = micro(&o, &tmp);
+    let micro_results = if o.micro { micro(&o, &tmp) } else { Vec::new() };
 
     let mut ports = BTreeMap::new();
     for l in LISTENERS {
@@ -555,6 +620,7 @@ fn run() -> Res<()> {
         admin,
         &o.wasm,
         &o.wasm_empty,
+        o.wasm_alt.as_deref(),
         &o.upstream,
         echo.port(),
     );
@@ -587,7 +653,7 @@ fn run() -> Res<()> {
     })?;
     let first_rs = fs::read_to_string(&files["rs256-repeated"]).map_err(|e| e.to_string())?;
     let first_es = fs::read_to_string(&files["es384-repeated"]).map_err(|e| e.to_string())?;
-    for l in LISTENERS {
+    for l in o.listeners.iter().map(String::as_str) {
         for tok in [&first_rs, &first_es] {
             wait_until(
                 &format!("a 200 from listener {l}"),
@@ -597,21 +663,16 @@ fn run() -> Res<()> {
         }
     }
     eprintln!("Envoy ready (pid {pid}); warming up");
-    let scenarios = [
-        "rs256-repeated",
-        "rs256-distinct",
-        "es384-repeated",
-        "es384-distinct",
-    ];
-    for sc in scenarios {
-        for l in LISTENERS {
+    let listeners: Vec<&str> = o.listeners.iter().map(String::as_str).collect();
+    for sc in o.scenarios.iter().map(String::as_str) {
+        for &l in &listeners {
             wrk(ports[l], &files[sc], 1, pid, admin, l)?;
         }
     }
     let mut samples = Vec::new();
     for round in 1..=o.rounds {
-        for sc in scenarios {
-            for l in LISTENERS {
+        for sc in o.scenarios.iter().map(String::as_str) {
+            for &l in &listeners {
                 let mut s = wrk(ports[l], &files[sc], o.duration, pid, admin, l)?;
                 s.round = round;
                 s.scenario = sc.into();
@@ -710,12 +771,6 @@ fn report(
             .iter()
             .find(|s| s.round == round && s.scenario == sc && s.listener == l)
     };
-    let scenarios = [
-        "rs256-repeated",
-        "rs256-distinct",
-        "es384-repeated",
-        "es384-distinct",
-    ];
     // Per-round ratios, then the median across rounds.
     let ratio = |sc: &str, l: &str, base: &str| -> (f64, Vec<f64>) {
         let v: Vec<f64> = (1..=o.rounds)
@@ -777,11 +832,11 @@ fn report(
         took.as_secs_f64()
     );
     let _ = writeln!(md, "Each cell is the median over {} interleaved rounds of {} s per listener; ratios are taken within a round, then the median (spread in brackets).\n", o.rounds, o.duration);
-    for sc in scenarios {
+    for sc in o.scenarios.iter().map(String::as_str) {
         let _ = writeln!(md, "## {sc}\n");
         let _ = writeln!(md, "| listener | req/s | p50 µs | p99 µs | Envoy CPU µs/req | non-2xx | cache hits | ÷ no auth | ÷ native jwt_authn |");
         let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for l in LISTENERS {
+        for l in o.listeners.iter().map(String::as_str) {
             let col = |f: fn(&Sample) -> f64| {
                 median(
                     (1..=o.rounds)
