@@ -60,6 +60,30 @@ impl Fe {
         Some(Self(mont_mul(&limbs, &R2)))
     }
 
+    /// The canonical value (in `[0, p)`, out of Montgomery form) as 48 big-endian bytes.
+    pub(crate) fn to_be_bytes(self) -> [u8; 48] {
+        let mut one = [0_u64; L];
+        one[0] = 1;
+        // x * R * R^-1 = x, below 2p; then below p.
+        let mut limbs = mont_mul(&self.0, &one);
+        if !less_than(&limbs, &P) {
+            sub_assign(&mut limbs, &P);
+        }
+        let mut out = [0_u8; 48];
+        let (mut acc, mut acc_bits) = (0_u64, 0_u32);
+        let mut limbs = limbs.iter();
+        for byte in out.iter_mut().rev() {
+            if acc_bits < 8 {
+                acc |= limbs.next().copied().unwrap_or(0) << acc_bits;
+                acc_bits += BITS;
+            }
+            *byte = acc as u8;
+            acc >>= 8;
+            acc_bits -= 8;
+        }
+        out
+    }
+
     /// The limbs as `u32`s (each is below 2^28): half the memory, for tables.
     pub(crate) fn pack(&self) -> [u32; L] {
         let mut out = [0_u32; L];
@@ -879,6 +903,12 @@ mod tests {
             assert!(fx.neg().equals(&from_fiat(&x.neg())));
             assert!(fx.double().equals(&from_fiat(&x.double())));
             assert_eq!(fx.is_zero(), bool::from(x.is_zero()));
+            let bytes: [u8; 48] = x.to_bytes().into();
+            assert_eq!(fx.to_be_bytes(), bytes);
+            assert_eq!(fx.add(&fy).double().to_be_bytes(), {
+                let b: [u8; 48] = x.add(&y).double().to_bytes().into();
+                b
+            });
             // Chains stay in range: many operations on unreduced values.
             let mut acc = fx;
             let mut want = x;

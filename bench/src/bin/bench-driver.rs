@@ -129,10 +129,14 @@ fn free_port() -> Res<u16> {
 }
 
 /// `wasm_empty`: a proxy-wasm filter that does nothing (bench/empty-filter), the floor of any
-/// Wasm filter; `wasm_public`: this filter with a route that requires no token (its fixed cost).
-const LISTENERS: [&str; 7] = [
+/// Wasm filter; `wasm_floor`: the same filter making only the host calls any bearer-token filter
+/// makes on an allowed request (clock, read `authorization`, remove it), the floor of a JWT
+/// filter in Wasm; `wasm_public`: this filter with a route that requires no token (its fixed
+/// cost).
+const LISTENERS: [&str; 8] = [
     "noauth",
     "wasm_empty",
+    "wasm_floor",
     "native",
     "native_cache",
     "wasm_public",
@@ -237,7 +241,7 @@ fn envoy_config(
                     "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
                         "code": {"local": {"filename": file.display().to_string()}}},
                     "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                        "value": configuration.to_string()}
+                        "value": configuration.as_str().map_or_else(|| configuration.to_string(), str::to_string)}
                 }
             }
         })
@@ -267,6 +271,10 @@ fn envoy_config(
         listener(
             "wasm_empty",
             vec![wasm_filter("empty", wasm_empty, &json!({}))],
+        ),
+        listener(
+            "wasm_floor",
+            vec![wasm_filter("floor", wasm_empty, &json!("host-calls"))],
         ),
         listener(
             "wasm_public",
