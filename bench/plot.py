@@ -16,10 +16,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 path = sys.argv[1] if len(sys.argv) > 1 else max(glob.glob("bench/results/*.json"), key=os.path.getmtime)
 data = json.load(open(path))
-scenarios = ["rs256-repeated", "rs256-distinct", "es384-repeated", "es384-distinct"]
-listeners = [l for l in ["wasm_empty", "native", "native_cache", "wasm_public", "wasm"]
+scenarios = [s for s in ["rs256-repeated", "rs256-distinct", "es384-repeated", "es384-distinct"]
+             if any(x["scenario"] == s for x in data["samples"])]
+listeners = [l for l in ["wasm_empty", "wasm_floor", "native", "native_cache", "wasm_public", "wasm"]
              if any(s["listener"] == l for s in data["samples"])]
-labels = {"wasm_empty": "empty Wasm filter (floor)", "native": "native jwt_authn",
+labels = {"wasm_empty": "empty Wasm filter (floor)",
+          "wasm_floor": "Wasm filter making only a bearer filter's host calls (floor of any JWT filter)", "native": "native jwt_authn",
           "native_cache": "native jwt_authn + jwt_cache_config",
           "wasm_public": "jwt-authn-wasm, public route (no token work)", "wasm": "jwt-authn-wasm"}
 rps = {(s["round"], s["scenario"], s["listener"]): s["rps"] for s in data["samples"]}
