@@ -70,17 +70,7 @@ impl Fe {
             sub_assign(&mut limbs, &P);
         }
         let mut out = [0_u8; 48];
-        let (mut acc, mut acc_bits) = (0_u64, 0_u32);
-        let mut limbs = limbs.iter();
-        for byte in out.iter_mut().rev() {
-            if acc_bits < 8 {
-                acc |= limbs.next().copied().unwrap_or(0) << acc_bits;
-                acc_bits += BITS;
-            }
-            *byte = acc as u8;
-            acc >>= 8;
-            acc_bits -= 8;
-        }
+        super::unpack_be(&limbs, &mut out);
         out
     }
 

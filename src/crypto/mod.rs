@@ -40,6 +40,23 @@ pub(crate) fn pack_be(bytes: &[u8], limbs: &mut [u64]) {
     }
 }
 
+/// The inverse of [`pack_be`]: the low `bytes.len()` bytes of the 28-bit `limbs`, big-endian
+/// (missing limbs read as zero).
+pub(crate) fn unpack_be(limbs: &[u64], bytes: &mut [u8]) {
+    let mut acc = 0_u64;
+    let mut acc_bits = 0_u32;
+    let mut limbs = limbs.iter();
+    for byte in bytes.iter_mut().rev() {
+        if acc_bits < 8 {
+            acc |= limbs.next().copied().unwrap_or(0) << acc_bits;
+            acc_bits += LIMB_BITS;
+        }
+        *byte = acc as u8;
+        acc >>= 8;
+        acc_bits -= 8;
+    }
+}
+
 /// `sum x[i] * y[i]` over equal-length slices of limbs (at most 256 products below 2^56),
 /// eight products per step.
 #[inline(always)]

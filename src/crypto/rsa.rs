@@ -308,18 +308,7 @@ fn limbs_from_be(bytes: &[u8], len: usize) -> Vec<u64> {
 /// The low `k` bytes of the 28-bit `limbs`, big-endian.
 fn limbs_to_be(limbs: &[u64], k: usize) -> Vec<u8> {
     let mut bytes = vec![0_u8; k];
-    let mut acc = 0_u64;
-    let mut acc_bits = 0_u32;
-    let mut limbs = limbs.iter();
-    for byte in bytes.iter_mut().rev() {
-        if acc_bits < 8 {
-            acc |= limbs.next().copied().unwrap_or(0) << acc_bits;
-            acc_bits += LIMB_BITS;
-        }
-        *byte = acc as u8;
-        acc >>= 8;
-        acc_bits -= 8;
-    }
+    super::unpack_be(limbs, &mut bytes);
     bytes
 }
 
