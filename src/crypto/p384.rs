@@ -70,91 +70,55 @@ const GY: [u8; LEN] = [
     0x0a, 0x60, 0xb1, 0xce, 0x1d, 0x7e, 0x81, 0x9d, 0x7a, 0x43, 0x1d, 0x7c, 0x90, 0xea, 0x0e, 0x5f,
 ];
 
-/// The field operations the point formulas need (implemented by [`Fe`]; the tests also run the
-/// formulas over `p384`'s field to check them).
-trait FieldOps: Copy {
-    const ZERO: Self;
-    const ONE: Self;
-    fn f_mul(&self, other: &Self) -> Self;
-    fn f_sqr(&self) -> Self;
-    fn f_add(&self, other: &Self) -> Self;
-    fn f_sub(&self, other: &Self) -> Self;
-    fn f_dbl(&self) -> Self;
-    fn f_is_zero(&self) -> bool;
-}
-
-impl FieldOps for Fe {
-    const ZERO: Self = Fe::ZERO;
-    const ONE: Self = Fe::ONE;
-    fn f_mul(&self, other: &Self) -> Self {
-        self.multiply(other)
-    }
-    fn f_sqr(&self) -> Self {
-        self.square()
-    }
-    fn f_add(&self, other: &Self) -> Self {
-        Fe::add(self, other)
-    }
-    fn f_sub(&self, other: &Self) -> Self {
-        Fe::sub(self, other)
-    }
-    fn f_dbl(&self) -> Self {
-        self.double()
-    }
-    fn f_is_zero(&self) -> bool {
-        self.is_zero()
-    }
-}
-
 /// An affine point that is not the identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Affine<F> {
-    x: F,
-    y: F,
+#[derive(Clone, Copy, Debug)]
+struct Affine {
+    x: Fe,
+    y: Fe,
 }
 
 /// A point in Jacobian coordinates: `(X/Z^2, Y/Z^3)`; `Z = 0` is the identity.
 #[derive(Clone, Copy, Debug)]
-struct Jacobian<F> {
-    x: F,
-    y: F,
-    z: F,
+struct Jacobian {
+    x: Fe,
+    y: Fe,
+    z: Fe,
 }
 
-impl<F: FieldOps> Jacobian<F> {
+impl Jacobian {
     const IDENTITY: Self = Self {
-        x: F::ONE,
-        y: F::ONE,
-        z: F::ZERO,
+        x: Fe::ONE,
+        y: Fe::ONE,
+        z: Fe::ZERO,
     };
 
-    fn from_affine(p: &Affine<F>) -> Self {
+    fn from_affine(p: &Affine) -> Self {
         Self {
             x: p.x,
             y: p.y,
-            z: F::ONE,
+            z: Fe::ONE,
         }
     }
 
     fn is_identity(&self) -> bool {
-        self.z.f_is_zero()
+        self.z.is_zero()
     }
 
     /// `2 * self` ("dbl-2001-b", a = -3).
     fn double(&self) -> Self {
-        if self.is_identity() || self.y.f_is_zero() {
+        if self.is_identity() || self.y.is_zero() {
             return Self::IDENTITY;
         }
-        let delta = self.z.f_sqr();
-        let gamma = self.y.f_sqr();
-        let beta = self.x.f_mul(&gamma);
-        let t = self.x.f_sub(&delta).f_mul(&self.x.f_add(&delta));
-        let alpha = t.f_dbl().f_add(&t);
-        let beta4 = beta.f_dbl().f_dbl();
-        let x3 = alpha.f_sqr().f_sub(&beta4.f_dbl());
-        let z3 = self.y.f_add(&self.z).f_sqr().f_sub(&gamma).f_sub(&delta);
-        let gamma_sq8 = gamma.f_sqr().f_dbl().f_dbl().f_dbl();
-        let y3 = alpha.f_mul(&beta4.f_sub(&x3)).f_sub(&gamma_sq8);
+        let delta = self.z.square();
+        let gamma = self.y.square();
+        let beta = self.x.multiply(&gamma);
+        let t = self.x.sub(&delta).multiply(&self.x.add(&delta));
+        let alpha = t.double().add(&t);
+        let beta4 = beta.double().double();
+        let x3 = alpha.square().sub(&beta4.double());
+        let z3 = self.y.add(&self.z).square().sub(&gamma).sub(&delta);
+        let gamma_sq8 = gamma.square().double().double().double();
+        let y3 = alpha.multiply(&beta4.sub(&x3)).sub(&gamma_sq8);
         Self {
             x: x3,
             y: y3,
@@ -163,29 +127,29 @@ impl<F: FieldOps> Jacobian<F> {
     }
 
     /// `self + q` ("madd-2007-bl"), with the exceptional cases handled explicitly.
-    fn add_affine(&self, q: &Affine<F>) -> Self {
+    fn add_affine(&self, q: &Affine) -> Self {
         if self.is_identity() {
             return Self::from_affine(q);
         }
-        let z1z1 = self.z.f_sqr();
-        let u2 = q.x.f_mul(&z1z1);
-        let s2 = q.y.f_mul(&self.z).f_mul(&z1z1);
-        let h = u2.f_sub(&self.x);
-        let r = s2.f_sub(&self.y).f_dbl();
-        if h.f_is_zero() {
-            return if r.f_is_zero() {
+        let z1z1 = self.z.square();
+        let u2 = q.x.multiply(&z1z1);
+        let s2 = q.y.multiply(&self.z).multiply(&z1z1);
+        let h = u2.sub(&self.x);
+        let r = s2.sub(&self.y).double();
+        if h.is_zero() {
+            return if r.is_zero() {
                 Self::from_affine(q).double()
             } else {
                 Self::IDENTITY
             };
         }
-        let hh = h.f_sqr();
-        let i = hh.f_dbl().f_dbl();
-        let j = h.f_mul(&i);
-        let v = self.x.f_mul(&i);
-        let x3 = r.f_sqr().f_sub(&j).f_sub(&v.f_dbl());
-        let y3 = r.f_mul(&v.f_sub(&x3)).f_sub(&self.y.f_mul(&j).f_dbl());
-        let z3 = self.z.f_add(&h).f_sqr().f_sub(&z1z1).f_sub(&hh);
+        let hh = h.square();
+        let i = hh.double().double();
+        let j = h.multiply(&i);
+        let v = self.x.multiply(&i);
+        let x3 = r.square().sub(&j).sub(&v.double());
+        let y3 = r.multiply(&v.sub(&x3)).sub(&self.y.multiply(&j).double());
+        let z3 = self.z.add(&h).square().sub(&z1z1).sub(&hh);
         Self {
             x: x3,
             y: y3,
@@ -196,7 +160,7 @@ impl<F: FieldOps> Jacobian<F> {
 
 /// Converts points to affine with one field inversion for the whole batch (Montgomery's
 /// trick). `None` if any point is the identity (never the case for table entries).
-fn normalize(points: &[Jacobian<Fe>]) -> Option<Vec<Affine<Fe>>> {
+fn normalize(points: &[Jacobian]) -> Option<Vec<Affine>> {
     let mut prefix = Vec::with_capacity(points.len());
     let mut acc = Fe::ONE;
     for p in points {
@@ -241,7 +205,7 @@ struct Packed {
 }
 
 impl Table {
-    fn new(point: &Affine<Fe>) -> Option<Self> {
+    fn new(point: &Affine) -> Option<Self> {
         let mut points = Vec::with_capacity(DIGITS * PER_WINDOW);
         let mut base = *point;
         for _ in 0..DIGITS {
@@ -270,7 +234,7 @@ impl Table {
     }
 
     /// `acc + k * P` for the scalar whose little-endian signed digits are `digits`.
-    fn mul(&self, digits: &[i8; DIGITS], mut acc: Jacobian<Fe>) -> Jacobian<Fe> {
+    fn mul(&self, digits: &[i8; DIGITS], mut acc: Jacobian) -> Jacobian {
         for (window, &digit) in self.points.chunks_exact(PER_WINDOW).zip(digits) {
             let magnitude = usize::from(digit.unsigned_abs());
             if magnitude == 0 {
@@ -383,8 +347,10 @@ fn invert_fe_vartime(x: &Fe) -> Option<Fe> {
     Fe::from_be_bytes(&be_from_words(&inverse))
 }
 
-/// The Montgomery constants of n for 32-bit limbs: `-n^-1 mod 2^32` and `2^768 mod n`.
+/// n as words, and its Montgomery constants for 32-bit limbs: `-n^-1 mod 2^32` and
+/// `2^768 mod n`. Computed once per VM.
 struct ScalarMont {
+    n_words: [u64; 6],
     n: [u32; 12],
     n0_inv: u32,
     r2: [u32; 12],
@@ -393,14 +359,14 @@ struct ScalarMont {
 fn scalar_mont() -> &'static ScalarMont {
     static MONT: OnceLock<ScalarMont> = OnceLock::new();
     MONT.get_or_init(|| {
-        let n = limbs32(&words_from_be(&N));
+        let n_words = words_from_be(&N);
+        let n = limbs32(&n_words);
         // Newton's iteration doubles the correct low bits each step: 1 -> 2 -> ... -> 32.
         let mut inv = 1_u32;
         for _ in 0..5 {
             inv = inv.wrapping_mul(2_u32.wrapping_sub(n[0].wrapping_mul(inv)));
         }
         // 2^384 mod n = 2^384 - n (n < 2^384 < 2n), then 384 doublings mod n give 2^768 mod n.
-        let n_words = words_from_be(&N);
         let mut r = [0_u64; 6];
         sub_words(&mut r, &n_words);
         for _ in 0..384 {
@@ -411,6 +377,7 @@ fn scalar_mont() -> &'static ScalarMont {
             }
         }
         ScalarMont {
+            n_words,
             n,
             n0_inv: inv.wrapping_neg(),
             r2: limbs32(&r),
@@ -479,9 +446,8 @@ fn mont_mul_n(a: &[u32; 12], b: &[u32; 12], mont: &ScalarMont) -> [u32; 12] {
         *o = *limb;
     }
     let mut words = words64(&out);
-    let n_words = words64(&mont.n);
-    if t[12] != 0 || !less_than_words(&words, &n_words) {
-        sub_words(&mut words, &n_words);
+    if t[12] != 0 || !less_than_words(&words, &mont.n_words) {
+        sub_words(&mut words, &mont.n_words);
     }
     limbs32(&words)
 }
@@ -574,7 +540,7 @@ fn sub_mod(a: &mut [u64; 6], b: &[u64; 6], m: &[u64; 6]) {
 
 /// The point `(x, y)` if both coordinates are below p and it lies on the curve
 /// `y^2 = x^3 - 3x + b`.
-fn affine_on_curve(x: &[u8; LEN], y: &[u8; LEN]) -> Option<Affine<Fe>> {
+fn affine_on_curve(x: &[u8; LEN], y: &[u8; LEN]) -> Option<Affine> {
     let (x, y) = (Fe::from_be_bytes(x)?, Fe::from_be_bytes(y)?);
     let b = Fe::from_be_bytes(&B)?;
     let three_x = x.double().add(&x);
@@ -649,7 +615,7 @@ impl P384VerifyingKey {
             return false;
         };
         // r and s must be in 1..n.
-        let n = words_from_be(&N);
+        let n = scalar_mont().n_words;
         let (r, s) = (words_from_be(&r_be), words_from_be(&s_be));
         let in_range = |v: &[u64; 6]| *v != [0; 6] && less_than_words(v, &n);
         if !in_range(&r) || !in_range(&s) {
@@ -709,7 +675,7 @@ mod tests {
     }
 
     /// A `p384` point as ours.
-    fn ours(point: &AffinePoint) -> Affine<Fe> {
+    fn ours(point: &AffinePoint) -> Affine {
         let encoded = point.to_encoded_point(false);
         let x: [u8; LEN] = (*encoded.x().unwrap()).into();
         let y: [u8; LEN] = (*encoded.y().unwrap()).into();
