@@ -105,7 +105,7 @@ fn from_prefixed_header(value: &[u8], prefix: &str) -> Result<String, AuthError>
         }
     };
     let token = rest.trim_matches([' ', '\t']);
-    if token.contains([' ', '\t', ',']) {
+    if extract::has_separator(token) {
         return Err(malformed("Token header must carry exactly one token"));
     }
     Ok(token.to_string())

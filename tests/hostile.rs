@@ -215,7 +215,7 @@ impl Probe<'_> {
     /// last hostile request is alive (with two workers, alternating algorithms and fresh
     /// connections reach both over the run).
     fn still_alive(&mut self, after: &str) {
-        let alg = if self.sent % 2 == 0 {
+        let alg = if self.sent.is_multiple_of(2) {
             Alg::Rs256
         } else {
             Alg::Es384
