@@ -4,6 +4,11 @@
 //! every request; [`http::Filter`] runs one request through [`crate::flow`]. Host calls go
 //! through `proxy_wasm::hostcalls` directly, never through SDK defaults that unwrap (see
 //! FIELD_NOTES: reading a non-UTF-8 header with the string getters traps the VM).
+//!
+//! `make build` keeps only the module exports listed in the Makefile's `WASM_EXPORTS` (Envoy
+//! skips a callback the module does not export, and each exported one costs a VM call per
+//! request). A callback newly implemented here must be added to that list, or Envoy never calls
+//! it.
 
 mod http;
 mod metrics;
