@@ -53,7 +53,7 @@ fn opts() -> Res<Opts> {
         rounds: 2,
         duration: 5,
         pool: 10_000,
-        upstream: "direct".into(),
+        upstream: "echo".into(),
         out: "bench/results".into(),
         envoy: ".venv/bin/envoy".into(),
         wasm: "target/wasm32-wasip1/release/jwt_authn_wasm.wasm".into(),
@@ -392,6 +392,26 @@ struct Sample {
     /// jwt_authn's `jwt_cache_hit/miss`), from Envoy's admin `/stats`.
     cache_hits: Option<u64>,
     cache_misses: Option<u64>,
+    /// Share of the machine's CPU time (all cores) that was busy during the run, from
+    /// `/proc/stat`: near 1.0 means the run was bound by CPU, not by latency.
+    machine_busy: f64,
+}
+
+/// (busy, total) jiffies over all cores, from the first line of `/proc/stat`.
+fn machine_ticks() -> (u64, u64) {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    // idle and iowait
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
 }
 
 /// Envoy's counters whose names contain "cache", from the admin interface.
@@ -461,6 +481,7 @@ fn wrk(
     listener: &str,
 ) -> Res<Sample> {
     let stats_before = cache_stats(admin);
+    let machine_before = machine_ticks();
     let before = cpu_ticks(envoy_pid)?;
     let out = Command::new("wrk")
         .args([
@@ -477,6 +498,7 @@ fn wrk(
         .output()
         .map_err(|e| format!("wrk: {e}"))?;
     let after = cpu_ticks(envoy_pid)?;
+    let machine_after = machine_ticks();
     let stats_after = cache_stats(admin);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     if !out.status.success() {
@@ -501,6 +523,15 @@ fn wrk(
         return Err(format!("wrk made no requests: {text}"));
     }
     s.cpu_us_per_req = (after - before) as f64 * 1e6 / clk_tck() / s.requests as f64;
+    let (busy, total) = (
+        machine_after.0.saturating_sub(machine_before.0),
+        machine_after.1.saturating_sub(machine_before.1),
+    );
+    s.machine_busy = if total == 0 {
+        f64::NAN
+    } else {
+        busy as f64 / total as f64
+    };
     (s.cache_hits, s.cache_misses) = cache_delta(listener, &stats_before, &stats_after);
     Ok(s)
 }
@@ -679,14 +710,21 @@ fn run() -> Res<()> {
     }
     let mut samples = Vec::new();
     for round in 1..=o.rounds {
+        // Even rounds run the listeners in reverse, so a drift within a round (the machine's
+        // other tenants, Envoy's own state) does not always favour the same listener.
+        let order: Vec<&str> = if round % 2 == 0 {
+            listeners.iter().rev().copied().collect()
+        } else {
+            listeners.clone()
+        };
         for sc in o.scenarios.iter().map(String::as_str) {
-            for &l in &listeners {
+            for &l in &order {
                 let mut s = wrk(ports[l], &files[sc], o.duration, pid, admin, l)?;
                 s.round = round;
                 s.scenario = sc.into();
                 s.listener = l.into();
-                eprintln!("round {round} {sc:15} {l:13} {:9.0} req/s  p50 {:7.0} us  p99 {:7.0} us  cpu {:6.1} us/req  non-2xx {}  cache hit/miss {:?}/{:?}",
-                    s.rps, s.p50_us, s.p99_us, s.cpu_us_per_req, s.non2xx, s.cache_hits, s.cache_misses);
+                eprintln!("round {round} {sc:15} {l:13} {:9.0} req/s  p50 {:7.0} us  p99 {:7.0} us  cpu {:6.1} us/req  busy {:4.2}  non-2xx {}  cache hit/miss {:?}/{:?}",
+                    s.rps, s.p50_us, s.p99_us, s.cpu_us_per_req, s.machine_busy, s.non2xx, s.cache_hits, s.cache_misses);
                 samples.push(s);
             }
         }
@@ -842,8 +880,8 @@ fn report(
     let _ = writeln!(md, "Each cell is the median over {} interleaved rounds of {} s per listener; ratios are taken within a round, then the median (spread in brackets).\n", o.rounds, o.duration);
     for sc in o.scenarios.iter().map(String::as_str) {
         let _ = writeln!(md, "## {sc}\n");
-        let _ = writeln!(md, "| listener | req/s | p50 µs | p99 µs | Envoy CPU µs/req | non-2xx | cache hits | ÷ no auth | ÷ native jwt_authn |");
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "| listener | req/s | p50 µs | p99 µs | Envoy CPU µs/req | machine busy | non-2xx | cache hits | ÷ no auth | ÷ native jwt_authn |");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for l in o.listeners.iter().map(String::as_str) {
             let col = |f: fn(&Sample) -> f64| {
                 median(
@@ -881,11 +919,12 @@ fn report(
             };
             let _ = writeln!(
                 md,
-                "| {l} | {:.0} | {:.0} | {:.0} | {:.1} | {non2xx} | {hit_rate} | {rn:.3} [{}] | {rj:.3} [{}] |",
+                "| {l} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} % | {non2xx} | {hit_rate} | {rn:.3} [{}] | {rj:.3} [{}] |",
                 col(|s| s.rps),
                 col(|s| s.p50_us),
                 col(|s| s.p99_us),
                 col(|s| s.cpu_us_per_req),
+                col(|s| s.machine_busy * 100.0),
                 spread(&vn),
                 spread(&vj)
             );
@@ -1024,7 +1063,7 @@ fn report(
         .map(|s| {
             json!({
         "round": s.round, "scenario": s.scenario, "listener": s.listener, "rps": s.rps,
-        "p50_us": s.p50_us, "p99_us": s.p99_us, "cpu_us_per_req": s.cpu_us_per_req,
+        "p50_us": s.p50_us, "p99_us": s.p99_us, "cpu_us_per_req": s.cpu_us_per_req, "machine_busy": s.machine_busy,
         "requests": s.requests, "non2xx": s.non2xx,
         "cache_hits": s.cache_hits, "cache_misses": s.cache_misses})
         })
