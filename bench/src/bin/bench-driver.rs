@@ -181,16 +181,20 @@ fn hcm(name: &str, filters: Vec<Value>, upstream: &str) -> Value {
     })
 }
 
+/// Envoy's configuration: the listeners on `ports`, the modules and upstream named in `o`.
 fn envoy_config(
+    o: &Opts,
     idp: &IdpServer,
     ports: &BTreeMap<&str, u16>,
     admin: u16,
-    wasm: &Path,
-    wasm_empty: &Path,
-    wasm_alt: Option<&Path>,
-    upstream: &str,
     echo_port: u16,
 ) -> Value {
+    let (wasm, wasm_empty, wasm_alt, upstream) = (
+        o.wasm.as_path(),
+        o.wasm_empty.as_path(),
+        o.wasm_alt.as_deref(),
+        o.upstream.as_str(),
+    );
     let provider = |cache: bool| {
         let mut p = json!({
             "issuer": idp.issuer(),
@@ -653,16 +657,7 @@ fn run() -> Res<()> {
         ports.insert(l, free_port()?);
     }
     let admin = free_port()?;
-    let config = envoy_config(
-        &idp,
-        &ports,
-        admin,
-        &o.wasm,
-        &o.wasm_empty,
-        o.wasm_alt.as_deref(),
-        &o.upstream,
-        echo.port(),
-    );
+    let config = envoy_config(&o, &idp, &ports, admin, echo.port());
     let config_path = tmp.join("envoy.json");
     fs::write(
         &config_path,
