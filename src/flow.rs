@@ -905,45 +905,32 @@ mod tests {
 
     #[test]
     fn configured_limits_and_access_token_typ() {
-        let value = json!({
-            "limits": {"max_token_bytes": 200},
-            "providers": [{
-                "name": "idp",
-                "issuer": ISSUER,
-                "audiences": [AUDIENCE],
-                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}},
-                "require_typ_at_jwt": true
-            }]
+        let provider = json!({
+            "name": "idp",
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}},
+            "require_typ_at_jwt": true
         });
-        let config = Config::parse(value.to_string().as_bytes()).unwrap();
+        let decide = |config: &Config, token: &str| {
+            on_request_headers(
+                config,
+                &Headers::auth(Some(token)),
+                &mut ready(),
+                &mut no_cache(),
+                now_ms(),
+            )
+        };
+        let limited = json!({"limits": {"max_token_bytes": 200}, "providers": [provider.clone()]});
+        let limited = Config::parse(limited.to_string().as_bytes()).unwrap();
         let token = bearer(&MintRequest::new(Alg::Es384));
-        match on_request_headers(
-            &config,
-            &Headers::auth(Some(&token)),
-            &mut ready(),
-            &mut no_cache(),
-            now_ms(),
-        ) {
+        match decide(&limited, &token) {
             Decision::Deny(err, _) => assert_eq!(err.description, "Token is too large"),
             other => panic!("{other:?}"),
         }
-        let value = json!({
-            "providers": [{
-                "name": "idp",
-                "issuer": ISSUER,
-                "audiences": [AUDIENCE],
-                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}},
-                "require_typ_at_jwt": true
-            }]
-        });
-        let config = Config::parse(value.to_string().as_bytes()).unwrap();
-        match on_request_headers(
-            &config,
-            &Headers::auth(Some(&token)),
-            &mut ready(),
-            &mut no_cache(),
-            now_ms(),
-        ) {
+        let config =
+            Config::parse(json!({"providers": [provider]}).to_string().as_bytes()).unwrap();
+        match decide(&config, &token) {
             Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::InvalidToken),
             other => panic!("{other:?}"),
         }
@@ -951,15 +938,6 @@ mod tests {
             typ: Some("at+jwt".into()),
             ..MintRequest::new(Alg::Es384)
         });
-        assert!(matches!(
-            on_request_headers(
-                &config,
-                &Headers::auth(Some(&access)),
-                &mut ready(),
-                &mut no_cache(),
-                now_ms()
-            ),
-            Decision::Allow(_)
-        ));
+        assert!(matches!(decide(&config, &access), Decision::Allow(_)));
     }
 }
