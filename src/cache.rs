@@ -46,19 +46,31 @@ pub struct TokenKey<'a> {
     token: &'a [u8],
 }
 
-/// The cache key of `token` (its whole text: header, payload and signature).
+/// How many of a token's last bytes its hash covers.
+const HASHED_TAIL: usize = 32;
+
+/// The cache key of `token`: its whole text (header, payload and signature), found through a
+/// hash of its length and its last [`HASHED_TAIL`] bytes.
+///
+/// Only verified tokens are stored, and a verified token ends with its signature, whose last 32
+/// characters (192 bits) no one without the issuer's key can choose: hashing them alone spreads
+/// the entries as well as hashing everything, for a 32-byte pass instead of a whole-token one.
+/// A hit still needs every byte to match.
 pub fn key(token: &[u8]) -> TokenKey<'_> {
+    let tail = token
+        .get(token.len().saturating_sub(HASHED_TAIL)..)
+        .unwrap_or(token);
     TokenKey {
-        hash: hash(token),
+        hash: hash(token.len(), tail),
         token,
     }
 }
 
-/// A 64-bit hash of `bytes`: multiply-rotate over 8-byte words, then a 64-bit finalizer so
-/// every output bit depends on every input bit (the hash map indexes by a few of them).
-fn hash(bytes: &[u8]) -> u64 {
+/// A 64-bit hash of `len` and `bytes`: multiply-rotate over 8-byte words, then a 64-bit
+/// finalizer so every output bit depends on every input bit (the hash map indexes by a few).
+fn hash(len: usize, bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut h = (len as u64).wrapping_mul(K);
     let (words, rest) = bytes.as_chunks::<8>();
     for word in words {
         h = (h ^ u64::from_le_bytes(*word))
@@ -412,20 +424,57 @@ mod tests {
     }
 
     #[test]
-    fn the_hash_covers_every_byte() {
+    fn the_hash_covers_every_byte_it_is_given() {
         assert_eq!(key(b"a.b.c"), key(b"a.b.c"));
         let token = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLWJ5dGVz".to_vec();
-        let base = hash(&token);
+        let base = hash(token.len(), &token);
         for i in 0..token.len() {
             for bit in 0..8 {
                 let mut flipped = token.clone();
                 flipped[i] ^= 1 << bit;
-                assert_ne!(hash(&flipped), base, "byte {i} bit {bit}");
+                assert_ne!(hash(token.len(), &flipped), base, "byte {i} bit {bit}");
             }
         }
         // Length matters even when the extra bytes are zero.
-        assert_ne!(hash(b"ab"), hash(b"ab\0"));
-        assert_ne!(hash(b""), hash(b"\0\0\0\0\0\0\0\0"));
+        assert_ne!(hash(2, b"ab"), hash(3, b"ab\0"));
+        assert_ne!(hash(0, b""), hash(8, b"\0\0\0\0\0\0\0\0"));
+    }
+
+    #[test]
+    fn the_key_hashes_the_length_and_the_last_32_bytes() {
+        let token =
+            b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLWJ5dGVzLW9mLWEtc2lnbmF0dXJl";
+        let tail_start = token.len() - HASHED_TAIL;
+        for i in 0..token.len() {
+            let mut changed = token.to_vec();
+            changed[i] ^= 1;
+            let (a, b) = (key(token), key(&changed));
+            assert_ne!(a, b, "byte {i}");
+            // The head is left to the exact comparison; every tail byte moves the hash.
+            assert_eq!(a.hash == b.hash, i < tail_start, "byte {i}");
+        }
+        assert_ne!(key(b"a.b.c").hash, key(b"xa.b.c").hash);
+        // Tokens shorter than the tail are hashed whole.
+        assert_eq!(key(b"a.b.c").hash, hash(5, b"a.b.c"));
+    }
+
+    #[test]
+    fn tokens_that_share_a_tail_never_alias() {
+        let mut c = cache(4);
+        let tail = "s".repeat(HASHED_TAIL);
+        let (t1, t2) = (format!("h1.p1.{tail}"), format!("h2.p2.{tail}"));
+        assert_eq!(key(t1.as_bytes()).hash, key(t2.as_bytes()).hash);
+        c.insert(
+            key(t1.as_bytes()),
+            validity(0, 1, Some(NOW + 300)),
+            NOW,
+            Rc::new("v".into()),
+        );
+        assert!(hit(c.lookup(key(t2.as_bytes()), NOW, |_| Some(1))).is_none());
+        assert_eq!(
+            hit(c.lookup(key(t1.as_bytes()), NOW, |_| Some(1))),
+            Some((0, "v".into()))
+        );
     }
 
     #[test]

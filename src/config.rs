@@ -83,7 +83,7 @@ pub struct Config {
     /// Let CORS preflight requests through without a token.
     pub bypass_cors_preflight: bool,
     /// Every header this filter may set upstream; incoming copies are always removed.
-    pub owned_headers: Vec<String>,
+    pub owned_headers: std::rc::Rc<[String]>,
     /// Sizing of each worker's verified-token cache.
     pub token_cache: crate::cache::CacheConfig,
     /// Whether any provider takes tokens from query parameters.
@@ -526,7 +526,7 @@ impl Config {
             rules_match_methods,
             all_sources,
             limits,
-            owned_headers,
+            owned_headers: owned_headers.into(),
             token_cache,
         })
     }

@@ -73,11 +73,18 @@ pub fn bearer_token_with<'a>(
 /// below would return the same token. `None` sends the value through that parse, which also
 /// names what is wrong. Every request with a token goes through here first.
 fn common_form(raw: &[u8]) -> Option<&str> {
-    let (scheme, token) = raw.split_at_checked(7)?;
-    if !scheme.eq_ignore_ascii_case(b"bearer ") || token.is_empty() || !is_token_text(token) {
+    let token = common_form_token(raw)?;
+    if !is_token_text(token) {
         return None;
     }
     std::str::from_utf8(token).ok()
+}
+
+/// The bytes after `Bearer ` (any case) when there are some: the token of a value in the common
+/// form, not yet checked as token text.
+pub fn common_form_token(raw: &[u8]) -> Option<&[u8]> {
+    let (scheme, token) = raw.split_at_checked(7)?;
+    (scheme.eq_ignore_ascii_case(b"bearer ") && !token.is_empty()).then_some(token)
 }
 
 /// Whether every byte of `bytes` is visible ASCII (0x21 to 0x7e) other than a comma, checked

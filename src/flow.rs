@@ -144,7 +144,12 @@ fn decide(
     } else {
         header_text(headers, ":path")
     };
-    let (rule, requirement) = config.requirement_for(method, &path::normalize(&target));
+    // Without rules the path cannot change the requirement: skip normalizing it.
+    let (rule, requirement) = if config.rules.is_empty() {
+        (None, config.rule_requirement(None))
+    } else {
+        config.requirement_for(method, &path::normalize(&target))
+    };
     match requirement {
         Requirement::Public => return Decision::Allow(edits),
         Requirement::Deny => {
@@ -162,40 +167,55 @@ fn decide(
         Err(err) => return Decision::Deny(err, None),
     };
     // A token verified before (same bytes, same key set, still in time) skips parsing and the
-    // signature; the route's own checks still run.
-    let lookup = cache.lookup(
-        cache::key(found.token.as_bytes()),
-        now_ms / 1_000,
-        |provider| match keys.availability(provider) {
+    // signature; the route's own checks still run. A header's token is looked up before its text
+    // is checked (see `sources::FoundToken`), and once more if the check trimmed it.
+    let mut cached =
+        |token: &[u8]| match cache.lookup(cache::key(token), now_ms / 1_000, |provider| match keys
+            .availability(provider)
+        {
             Availability::Ready(_, version) => Some(version.generation),
             Availability::Pending | Availability::Unavailable => None,
-        },
-    );
-    if let Lookup::Hit { value, .. } = lookup {
-        let allowed_here = candidates
-            .as_ref()
-            .is_none_or(|c| c.contains(&value.provider));
-        if allowed_here {
-            return authorize(config, rule, &value, &found.source, &target, edits);
+        }) {
+            Lookup::Hit { value, .. }
+                if candidates
+                    .as_ref()
+                    .is_none_or(|c| c.contains(&value.provider)) =>
+            {
+                Some(value)
+            }
+            // A miss, or not a provider this route accepts: the full path gives the precise error.
+            _ => None,
+        };
+    if let Some(verified) = cached(found.bytes()) {
+        return authorize(config, rule, &verified, &found.source, &target, edits);
+    }
+    let unchecked_len = found.bytes().len();
+    let (token, source) = match found.into_checked(&config.limits) {
+        Ok(checked) => checked,
+        Err(err) => return Decision::Deny(err, None),
+    };
+    // The check only trims, so the same length means the same bytes, already looked up.
+    if token.len() != unchecked_len {
+        if let Some(verified) = cached(token.as_bytes()) {
+            return authorize(config, rule, &verified, &source, &target, edits);
         }
-        // Not a provider this route accepts: the full path gives the precise error.
     }
     let prepared =
-        match authenticator::prepare(config, candidates.as_deref(), &found.token, now_ms / 1_000) {
+        match authenticator::prepare(config, candidates.as_deref(), &token, now_ms / 1_000) {
             Ok(prepared) => prepared,
             Err(err) => return Decision::Deny(err, None),
         };
-    if let Some(refusal) = source_refused(config, prepared.provider, &found.source) {
+    if let Some(refusal) = source_refused(config, prepared.provider, &source) {
         return refusal;
     }
     let pending = Pending {
         prepared,
         rule,
-        source: found.source,
+        source,
         target,
         edits,
         awaiting_fetch: None,
-        token: found.token,
+        token,
     };
     with_keys(config, pending, keys, cache, false, now_ms)
 }
@@ -499,7 +519,9 @@ mod tests {
             let header = bearer(&MintRequest::new(alg));
             match decide(Some(&header), &mut ready()) {
                 // Not forwarded by default: the credentials are removed before the upstream.
-                Decision::Allow(edits) => assert_eq!(edits.remove, vec!["authorization"]),
+                Decision::Allow(edits) => {
+                    assert_eq!(edits.removals().collect::<Vec<_>>(), ["authorization"])
+                }
                 other => panic!("{alg}: {other:?}"),
             }
         }
@@ -679,7 +701,10 @@ mod tests {
         let headers = Headers::request("GET", "/").with("authorization", "Basic garbage");
         match run(&config, &headers) {
             Decision::Allow(edits) => {
-                assert_eq!(edits.remove, vec!["x-user", "x-org", "x-jwt-payload"]);
+                assert_eq!(
+                    edits.removals().collect::<Vec<_>>(),
+                    ["x-user", "x-org", "x-jwt-payload"]
+                );
                 assert!(edits.set.is_empty());
             }
             other => panic!("{other:?}"),
@@ -901,6 +926,47 @@ mod tests {
             Decision::Deny(err, _) => assert_eq!(err.code, ErrorCode::TokenExpired),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_cached_token_hits_in_every_form_the_header_allows() {
+        let config = config();
+        let mut cache = TokenCache::new(crate::cache::CacheConfig::default());
+        let token = minter().mint(&MintRequest::new(Alg::Rs256)).unwrap();
+        let forms = [
+            format!("Bearer {token}"),
+            format!("bEARER {token}"),
+            format!("Bearer  {token}"),
+            format!("Bearer {token} "),
+            format!("Bearer\t{token}\t"),
+            format!(" Bearer {token}"),
+        ];
+        for (seen, form) in forms.iter().enumerate() {
+            let headers = Headers::auth(Some(form));
+            let decision =
+                on_request_headers(&config, &headers, &mut ready(), &mut cache, now_ms());
+            assert!(
+                matches!(decision, Decision::Allow(_)),
+                "{form:?}: {decision:?}"
+            );
+            let stats = cache.stats();
+            assert_eq!((stats.inserts, stats.hits), (1, seen as u64), "{form:?}");
+        }
+        // A cached token inside a malformed header is still refused, and never hits.
+        for form in [
+            format!("Bearer {token} x"),
+            format!("Bearer {token},{token}"),
+            format!("Bearer {token}\u{7f}"),
+        ] {
+            let headers = Headers::auth(Some(&form));
+            match on_request_headers(&config, &headers, &mut ready(), &mut cache, now_ms()) {
+                Decision::Deny(err, _) => {
+                    assert_eq!(err.code, ErrorCode::InvalidHeader, "{form:?}")
+                }
+                other => panic!("{form:?}: {other:?}"),
+            }
+        }
+        assert_eq!(cache.stats().hits, forms.len() as u64 - 1);
     }
 
     #[test]

@@ -30,10 +30,40 @@ pub enum TokenSource {
 /// A token and where it was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoundToken {
-    /// The token text.
-    pub token: String,
+    text: TokenText,
     /// Its source.
     pub source: TokenSource,
+}
+
+/// A token's text, checked or still in its `Authorization` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TokenText {
+    /// Checked token text.
+    Checked(String),
+    /// An `Authorization` value shaped `Bearer <token>` whose token is not checked yet. A cache
+    /// hit needs no check: a hit matches a verified token byte for byte, and a verified token is
+    /// base64url and dots, which the check accepts as it is. So a hit skips a pass over the
+    /// token and its copy; anything else is checked before it is parsed.
+    Bearer(Vec<u8>),
+}
+
+impl FoundToken {
+    /// The token's bytes, checked or not: enough to look it up in the verified-token cache.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.text {
+            TokenText::Checked(token) => token.as_bytes(),
+            TokenText::Bearer(value) => extract::common_form_token(value).unwrap_or_default(),
+        }
+    }
+
+    /// The checked token text and its source, or the error its malformed text gets.
+    pub fn into_checked(self, limits: &Limits) -> Result<(String, TokenSource), AuthError> {
+        let token = match self.text {
+            TokenText::Checked(token) => token,
+            TokenText::Bearer(value) => extract::bearer_token_with(Some(&value), limits)?.into(),
+        };
+        Ok((token, self.source))
+    }
 }
 
 fn malformed(description: &'static str) -> AuthError {
@@ -54,6 +84,15 @@ pub fn find_token(
         let token = match source {
             TokenSource::AuthorizationBearer => match headers.header("authorization") {
                 None => continue,
+                Some(value)
+                    if value.len() <= limits.max_authorization_bytes
+                        && extract::common_form_token(&value).is_some() =>
+                {
+                    return Ok(FoundToken {
+                        text: TokenText::Bearer(value),
+                        source: source.clone(),
+                    });
+                }
                 Some(value) => extract::bearer_token_with(Some(&value), limits)?.to_string(),
             },
             TokenSource::Header { name, prefix } => match headers.header(name) {
@@ -78,7 +117,7 @@ pub fn find_token(
             return Err(malformed("The token is empty"));
         }
         return Ok(FoundToken {
-            token,
+            text: TokenText::Checked(token),
             source: source.clone(),
         });
     }
@@ -215,14 +254,14 @@ mod tests {
             ("x-token", b"Token d.e.f"),
         ]);
         let found = find_token(&all_sources(), &h, "/", &Limits::default()).unwrap();
-        assert_eq!(found.token, "a.b.c");
+        assert_eq!(found.bytes(), b"a.b.c");
         assert_eq!(found.source, TokenSource::AuthorizationBearer);
         let h = headers(&[("x-token", b"token d.e.f")]);
         assert_eq!(
             find_token(&all_sources(), &h, "/", &Limits::default())
                 .unwrap()
-                .token,
-            "d.e.f"
+                .bytes(),
+            b"d.e.f"
         );
     }
 
@@ -236,11 +275,11 @@ mod tests {
             &Limits::default(),
         )
         .unwrap();
-        assert_eq!(found.token, "t.o.k");
+        assert_eq!(found.bytes(), b"t.o.k");
         assert_eq!(found.source, TokenSource::Param("access_token".into()));
         let h = headers(&[("cookie", b"theme=dark; session=c.o.k; x=y")]);
         let found = find_token(&all_sources(), &h, "/", &Limits::default()).unwrap();
-        assert_eq!(found.token, "c.o.k");
+        assert_eq!(found.bytes(), b"c.o.k");
     }
 
     #[test]
@@ -281,6 +320,66 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_bearer_token_is_checked_only_when_its_text_is_needed() {
+        let limits = Limits::default();
+        let bearer = [TokenSource::AuthorizationBearer];
+        let cases: [(&[u8], Result<&str, ErrorCode>); 7] = [
+            (b"Bearer a.b.c", Ok("a.b.c")),
+            (b"Bearer  a.b.c", Ok("a.b.c")),
+            (b"bEARER a.b.c", Ok("a.b.c")),
+            (b"Bearer a b", Err(ErrorCode::InvalidHeader)),
+            // Trailing space: the complete parse trims it (and the cache never matches it).
+            (b"Bearer a.b.c ", Ok("a.b.c")),
+            (b"Bearer a,b", Err(ErrorCode::InvalidHeader)),
+            (b"Bearer \xff", Err(ErrorCode::InvalidHeader)),
+        ];
+        for (value, expected) in cases {
+            let h = Headers([("authorization", value)].into_iter().collect());
+            let found = find_token(&bearer, &h, "/", &limits).unwrap();
+            // The cache sees the bytes after the scheme as they are ...
+            assert_eq!(found.bytes(), &value[7..], "{value:?}");
+            // ... and the text, once needed, is what the complete parse gives.
+            let checked = found.into_checked(&limits).map(|(token, source)| {
+                assert_eq!(source, TokenSource::AuthorizationBearer);
+                token
+            });
+            let checked = checked.map_err(|e| e.code);
+            assert_eq!(checked.as_deref().map_err(|e| *e), expected, "{value:?}");
+            assert_eq!(
+                crate::extract::bearer_token_with(Some(value), &limits).map_err(|e| e.code),
+                expected,
+                "{value:?}"
+            );
+        }
+        // Values not in the common shape are checked at once, as before.
+        for value in [&b"Bearer"[..], b"Bearer ", b"Basic abc", b" Bearer a.b.c"] {
+            let h = Headers([("authorization", value)].into_iter().collect());
+            let at_once = find_token(&bearer, &h, "/", &limits).map(|f| f.bytes().to_vec());
+            let parsed = crate::extract::bearer_token_with(Some(value), &limits)
+                .map(|t| t.as_bytes().to_vec());
+            assert_eq!(
+                at_once.map_err(|e| e.code),
+                parsed.map_err(|e| e.code),
+                "{value:?}"
+            );
+        }
+        // Over the size limit, refused at once whatever its shape.
+        let limits = Limits {
+            max_authorization_bytes: 10,
+            ..Limits::default()
+        };
+        let h = Headers(
+            [("authorization", &b"Bearer a.b.cd"[..])]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(
+            find_token(&bearer, &h, "/", &limits).unwrap_err().code,
+            ErrorCode::InvalidHeader
+        );
     }
 
     #[test]

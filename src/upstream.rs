@@ -5,12 +5,20 @@ use crate::config::{Config, Provider};
 use crate::policy::claim;
 use crate::sources::{self, TokenSource};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::rc::Rc;
 
 /// Changes to the request before it continues upstream.
+///
+/// Removals are two fields, not one list, so that the common request (no claim headers, token
+/// in `Authorization`) allocates nothing here: the owned headers are the configuration's own
+/// list, shared, and the credential's name is a constant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Edits {
-    /// Headers to remove (lower-case).
-    pub remove: Vec<String>,
+    /// Headers this filter owns (lower-case), removed from every request.
+    pub owned: Rc<[String]>,
+    /// The header that carried the token (lower-case), removed unless its provider forwards it.
+    pub credential: Option<Cow<'static, str>>,
     /// Headers to set, after removal.
     pub set: Vec<(String, String)>,
     /// A replacement `:path` (a token taken from the query is cut out of it).
@@ -20,11 +28,23 @@ pub struct Edits {
 }
 
 impl Edits {
+    /// Every header to remove (lower-case): the owned ones, then the credential.
+    pub fn removals(&self) -> impl Iterator<Item = &str> {
+        self.owned
+            .iter()
+            .map(String::as_str)
+            .chain(self.credential.as_deref())
+    }
+
     /// Removal of every header the filter owns, so a client can never forge one.
     pub fn strip_owned(config: &Config) -> Self {
+        // Every field spelled out: `Default` would allocate an empty `Rc` only to drop it.
         Self {
-            remove: config.owned_headers.clone(),
-            ..Self::default()
+            owned: Rc::clone(&config.owned_headers),
+            credential: None,
+            set: Vec::new(),
+            path: None,
+            provider: None,
         }
     }
 
@@ -47,8 +67,12 @@ impl Edits {
         }
         if !provider.forward {
             match source {
-                TokenSource::AuthorizationBearer => self.remove.push("authorization".into()),
-                TokenSource::Header { name, .. } => self.remove.push(name.clone()),
+                TokenSource::AuthorizationBearer => {
+                    self.credential = Some(Cow::Borrowed("authorization"))
+                }
+                TokenSource::Header { name, .. } => {
+                    self.credential = Some(Cow::Owned(name.clone()))
+                }
                 TokenSource::Param(name) => {
                     self.path = Some(sources::without_query_param(target, name))
                 }

@@ -70,7 +70,7 @@ pub fn apply(decision: Decision, realm: &str, metrics: &Metrics) -> bool {
 /// Rewrites the request for the upstream. Envoy does not fail these calls on a live request;
 /// should it ever, the failure is logged.
 fn apply_edits(edits: &Edits) {
-    for name in &edits.remove {
+    for name in edits.removals() {
         if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name) {
             log::warn!("could not remove request header {name}: {status:?}");
         }

@@ -1,0 +1,135 @@
+//! A cache hit allocates nothing beyond reading the header (issue 5, "hot path hygiene"):
+//! the whole decision on a cached token, counted by a global allocator that counts only while
+//! a test asks it to, on the test's own thread.
+
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use jwt_authn_wasm::config::Config;
+use jwt_authn_wasm::flow::{self, Decision, KeySource, RequestHeaders, TokenCache};
+use jwt_authn_wasm::jwks::KeySet;
+use jwt_authn_wasm::keystore::{Availability, KeyVersion};
+use serde_json::json;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::rc::Rc;
+use testbed::mint::{Alg, MintRequest, Minter};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; only a counter moves.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            COUNT.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            COUNT.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn allocations<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    COUNT.with(|c| c.set(0));
+    COUNTING.with(|c| c.set(true));
+    let out = f();
+    COUNTING.with(|c| c.set(false));
+    (COUNT.with(Cell::get), out)
+}
+
+const ISSUER: &str = "https://idp.example.test/";
+const AUDIENCE: &str = "https://api.example.test";
+
+/// Request headers as the host hands them over: each read is a fresh buffer (one allocation).
+struct Headers(String);
+
+impl RequestHeaders for Headers {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        (name == "authorization").then(|| self.0.as_bytes().to_vec())
+    }
+}
+
+struct Keys(Availability);
+
+impl KeySource for Keys {
+    fn availability(&mut self, _index: usize) -> Availability {
+        self.0.clone()
+    }
+    fn request_refetch(&mut self, _index: usize) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_cache_hit_allocates_only_the_header_it_reads() {
+    let minter = Minter::generate(ISSUER, AUDIENCE).unwrap();
+    let jwks = json!({"keys": [
+        minter.signing_key(Alg::Rs256).public_jwk(),
+        minter.signing_key(Alg::Es384).public_jwk(),
+    ]});
+    let keys = KeySet::parse(jwks.to_string().as_bytes()).unwrap();
+    let mut keys = Keys(Availability::Ready(
+        Rc::new(keys.keys),
+        KeyVersion {
+            generation: 1,
+            fetches: 1,
+        },
+    ));
+    // The bench's configuration: one remote provider, default token sources, no rules.
+    let config = Config::parse(
+        json!({
+            "realm": "bench",
+            "providers": [{
+                "name": "idp",
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}}
+            }]
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut cache = TokenCache::new(jwt_authn_wasm::cache::CacheConfig::default());
+    let now_ms = u64::try_from(testbed::mint::now_secs()).unwrap() * 1_000;
+    for alg in [Alg::Rs256, Alg::Es384] {
+        let headers = Headers(format!(
+            "Bearer {}",
+            minter.mint(&MintRequest::new(alg)).unwrap()
+        ));
+        let first = flow::on_request_headers(&config, &headers, &mut keys, &mut cache, now_ms);
+        assert!(matches!(first, Decision::Allow(_)), "{first:?}");
+        let hits = cache.stats().hits;
+        let (count, decision) = allocations(|| {
+            let decision =
+                flow::on_request_headers(&config, &headers, &mut keys, &mut cache, now_ms);
+            // The edits are applied and dropped inside the request too.
+            let allowed = matches!(&decision, Decision::Allow(edits)
+                if edits.removals().eq(["authorization"]));
+            drop(decision);
+            allowed
+        });
+        assert!(decision, "{alg:?}: a hit removes the token's header");
+        assert_eq!(cache.stats().hits, hits + 1, "{alg:?}");
+        assert_eq!(count, 1, "{alg:?}: allocations on a cache hit");
+    }
+}
