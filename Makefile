@@ -65,6 +65,10 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 -p jwt-authn-wasm -- -D warnings
+	# The bench and its empty filter are workspaces of their own, built into $(BENCH_TARGET).
+	cd bench && cargo fmt --check && cargo clippy --release --target-dir ../$(BENCH_TARGET) --all-targets -- -D warnings
+	cd bench/empty-filter && cargo fmt --check && \
+	  cargo clippy --release --target-dir ../../$(BENCH_TARGET) --target wasm32-wasip1 -- -D warnings
 
 unit:
 	cargo test --workspace --lib --bins
