@@ -3,25 +3,42 @@
 //! Configured with the string `host-calls`, it makes the host calls every bearer-token filter
 //! must make on a request it lets through, and nothing else: read the clock, read the
 //! `authorization` header, remove it. That is the floor for a JWT filter whose decision itself
-//! cost nothing (bench listener `wasm_floor`).
+//! cost nothing (bench listener `wasm_floor`). Configured with `header-calls`, it makes the same
+//! calls but the clock (bench listener `wasm_floor_no_clock`, on request), which prices the clock
+//! call a JWT filter makes to check `exp`.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { host_calls: false }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { calls: Calls::None }) });
 }}
 
+/// The host calls each request makes.
+#[derive(Clone, Copy, PartialEq)]
+enum Calls {
+    /// None: the empty filter.
+    None,
+    /// Read `authorization` and remove it.
+    Header,
+    /// Read the clock, then as [`Calls::Header`].
+    ClockAndHeader,
+}
+
 struct Root {
-    host_calls: bool,
+    calls: Calls,
 }
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        self.host_calls = self.get_plugin_configuration().as_deref() == Some(b"host-calls");
+        self.calls = match self.get_plugin_configuration().as_deref() {
+            Some(b"host-calls") => Calls::ClockAndHeader,
+            Some(b"header-calls") => Calls::Header,
+            _ => Calls::None,
+        };
         true
     }
 
@@ -30,29 +47,31 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Empty {
-            host_calls: self.host_calls,
-        }))
+        Some(Box::new(Empty { calls: self.calls }))
     }
 }
 
 struct Empty {
-    host_calls: bool,
+    calls: Calls,
 }
 
 impl Context for Empty {}
 
 impl HttpContext for Empty {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if self.host_calls {
-            let now = hostcalls::get_current_time().ok();
-            let header =
-                hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, "authorization")
-                    .ok()
-                    .flatten();
-            if now.is_some() && header.is_some() {
-                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "authorization");
-            }
+        if self.calls == Calls::None {
+            return Action::Continue;
+        }
+        let now = if self.calls == Calls::ClockAndHeader {
+            hostcalls::get_current_time().ok()
+        } else {
+            Some(std::time::UNIX_EPOCH)
+        };
+        let header = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, "authorization")
+            .ok()
+            .flatten();
+        if now.is_some() && header.is_some() {
+            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "authorization");
         }
         Action::Continue
     }

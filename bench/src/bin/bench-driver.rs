@@ -3,14 +3,16 @@
 //! loaded with wrk in interleaved rounds; plus the verify microbenchmarks natively and in V8.
 //!
 //! ```text
-//! bench-driver [--rounds 2] [--duration 5] [--pool 10000] [--upstream direct|echo] [--out bench/results]
+//! bench-driver [--rounds 4] [--duration 3] [--pool 10000] [--upstream direct|echo] [--out bench/results]
 //!              [--scenarios rs256-repeated,...] [--listeners noauth,wasm,...] [--no-micro]
 //!              [--wasm-alt other.wasm]
 //! ```
 //!
 //! `--scenarios`, `--listeners` and `--no-micro` narrow a run while working on one number;
 //! `--wasm-alt` adds a listener `wasm_alt` running a second build of the filter with the same
-//! configuration, for an A/B comparison inside one run. `make bench` runs everything.
+//! configuration, for an A/B comparison inside one run; `--listeners ...,wasm_floor_no_clock`
+//! adds the host-calls floor without its clock call. `make bench` runs every listener but those
+//! two.
 //!
 //! Everything listens on 127.0.0.1 only; Envoy is our child (killed with us); every wrk run is
 //! bounded by `--duration`, so the whole run ends by itself.
@@ -50,8 +52,8 @@ struct Opts {
 
 fn opts() -> Res<Opts> {
     let mut o = Opts {
-        rounds: 2,
-        duration: 5,
+        rounds: 4,
+        duration: 3,
         pool: 10_000,
         upstream: "echo".into(),
         out: "bench/results".into(),
@@ -65,7 +67,7 @@ fn opts() -> Res<Opts> {
         scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
         listeners: LISTENERS
             .iter()
-            .filter(|l| **l != "wasm_alt")
+            .filter(|l| !ON_REQUEST.contains(l))
             .map(|s| s.to_string())
             .collect(),
         micro: true,
@@ -132,8 +134,9 @@ fn free_port() -> Res<u16> {
 /// Wasm filter; `wasm_floor`: the same filter making only the host calls any bearer-token filter
 /// makes on an allowed request (clock, read `authorization`, remove it), the floor of a JWT
 /// filter in Wasm; `wasm_public`: this filter with a route that requires no token (its fixed
-/// cost).
-const LISTENERS: [&str; 8] = [
+/// cost); `wasm_floor_no_clock`: `wasm_floor` without reading the clock (what the clock call
+/// costs).
+const LISTENERS: [&str; 9] = [
     "noauth",
     "wasm_empty",
     "wasm_floor",
@@ -141,9 +144,12 @@ const LISTENERS: [&str; 8] = [
     "native_cache",
     "wasm_public",
     "wasm",
-    // Only with `--wasm-alt`.
     "wasm_alt",
+    "wasm_floor_no_clock",
 ];
+
+/// Listeners run only when `--listeners` names them (`wasm_alt` also needs `--wasm-alt`).
+const ON_REQUEST: [&str; 2] = ["wasm_alt", "wasm_floor_no_clock"];
 
 const SCENARIOS: [&str; 4] = [
     "rs256-repeated",
@@ -285,6 +291,14 @@ fn envoy_config(
             vec![wasm_filter("jwt_authn_public", wasm, &public_config)],
         ),
         listener("wasm", vec![wasm_filter("jwt_authn", wasm, &filter_config)]),
+        listener(
+            "wasm_floor_no_clock",
+            vec![wasm_filter(
+                "floor_no_clock",
+                wasm_empty,
+                &json!("header-calls"),
+            )],
+        ),
     ];
     if let Some(alt) = wasm_alt {
         listeners.push(listener(
@@ -552,6 +566,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         (v[m - 1] + v[m]) / 2.0
     }
+}
+
+/// `mean ± standard error` of `v` (`-` when empty, no error term for one value).
+fn mean_and_error(v: &[f64]) -> String {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return "-".into();
+    }
+    let mean = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return format!("{mean:+.1}");
+    }
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    format!("{mean:+.1} ± {:.1}", (var / n).sqrt())
 }
 
 fn sh(cmd: &str, args: &[&str]) -> String {
@@ -923,6 +951,43 @@ fn report(
                 spread(&vn),
                 spread(&vj)
             );
+        }
+        let _ = writeln!(md);
+    }
+    // Envoy CPU per request varies less between rounds than throughput, and a difference taken
+    // inside a round cancels what the machine's other tenants did to that round.
+    let repeated: Vec<&str> = o
+        .scenarios
+        .iter()
+        .map(String::as_str)
+        .filter(|sc| sc.ends_with("-repeated"))
+        .collect();
+    if !repeated.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Repeated token: Envoy CPU per request, paired within rounds\n"
+        );
+        let _ = writeln!(md, "µs of Envoy CPU per request above no auth and above `wasm_floor` (the host calls alone), taken inside each round: mean ± standard error over the {} rounds.\n", o.rounds);
+        let mut head = String::from("| listener |");
+        let mut rule = String::from("|---|");
+        for sc in &repeated {
+            let _ = write!(head, " {sc} − no auth | {sc} − wasm_floor |");
+            rule.push_str("---:|---:|");
+        }
+        let _ = writeln!(md, "{head}\n{rule}");
+        for l in o.listeners.iter().map(String::as_str) {
+            let mut row = format!("| {l} |");
+            for sc in &repeated {
+                for base in ["noauth", "wasm_floor"] {
+                    let d: Vec<f64> = (1..=o.rounds)
+                        .filter_map(|r| {
+                            Some(find(r, sc, l)?.cpu_us_per_req - find(r, sc, base)?.cpu_us_per_req)
+                        })
+                        .collect();
+                    let _ = write!(row, " {} |", mean_and_error(&d));
+                }
+            }
+            let _ = writeln!(md, "{row}");
         }
         let _ = writeln!(md);
     }
