@@ -169,24 +169,9 @@ fn decide(
     // A token verified before (same bytes, same key set, still in time) skips parsing and the
     // signature; the route's own checks still run. A header's token is looked up before its text
     // is checked (see `sources::FoundToken`), and once more if the check trimmed it.
-    let mut cached =
-        |token: &[u8]| match cache.lookup(cache::key(token), now_ms / 1_000, |provider| match keys
-            .availability(provider)
-        {
-            Availability::Ready(_, version) => Some(version.generation),
-            Availability::Pending | Availability::Unavailable => None,
-        }) {
-            Lookup::Hit { value, .. }
-                if candidates
-                    .as_ref()
-                    .is_none_or(|c| c.contains(&value.provider)) =>
-            {
-                Some(value)
-            }
-            // A miss, or not a provider this route accepts: the full path gives the precise error.
-            _ => None,
-        };
-    if let Some(verified) = cached(found.bytes()) {
+    let now = now_ms / 1_000;
+    let candidates_here = candidates.as_deref();
+    if let Some(verified) = cached(cache, keys, found.bytes(), now, candidates_here) {
         return authorize(config, rule, &verified, &found.source, &target, edits);
     }
     let unchecked_len = found.bytes().len();
@@ -196,15 +181,14 @@ fn decide(
     };
     // The check only trims, so the same length means the same bytes, already looked up.
     if token.len() != unchecked_len {
-        if let Some(verified) = cached(token.as_bytes()) {
+        if let Some(verified) = cached(cache, keys, token.as_bytes(), now, candidates_here) {
             return authorize(config, rule, &verified, &source, &target, edits);
         }
     }
-    let prepared =
-        match authenticator::prepare(config, candidates.as_deref(), &token, now_ms / 1_000) {
-            Ok(prepared) => prepared,
-            Err(err) => return Decision::Deny(err, None),
-        };
+    let prepared = match authenticator::prepare(config, candidates_here, &token, now) {
+        Ok(prepared) => prepared,
+        Err(err) => return Decision::Deny(err, None),
+    };
     if let Some(refusal) = source_refused(config, prepared.provider, &source) {
         return refusal;
     }
@@ -218,6 +202,30 @@ fn decide(
         token,
     };
     with_keys(config, pending, keys, cache, false, now_ms)
+}
+
+/// The verified result cached for `token` at `now` (seconds), if its provider's key set is still
+/// the one it was verified under and `candidates` (when limited) accept that provider.
+fn cached(
+    cache: &mut TokenCache,
+    keys: &mut dyn KeySource,
+    token: &[u8],
+    now: u64,
+    candidates: Option<&[usize]>,
+) -> Option<Rc<Verified>> {
+    let lookup = cache.lookup(cache::key(token), now, |provider| {
+        match keys.availability(provider) {
+            Availability::Ready(_, version) => Some(version.generation),
+            Availability::Pending | Availability::Unavailable => None,
+        }
+    });
+    match lookup {
+        Lookup::Hit { value, .. } if candidates.is_none_or(|c| c.contains(&value.provider)) => {
+            Some(value)
+        }
+        // A miss, or not a provider this route accepts: the full path gives the precise error.
+        _ => None,
+    }
 }
 
 /// The token sources of the candidate providers, in provider order, without repeats.
