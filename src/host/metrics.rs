@@ -8,26 +8,30 @@ use crate::config::Config;
 use crate::error::ErrorCode;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
-use std::collections::BTreeMap;
+use std::cell::Cell;
 
 /// Metric ids of one VM (ids are per VM; the stats behind them are shared by name).
+///
+/// A counter is an index into `counters`, which holds its host id and the increments not yet
+/// handed over: a request adds to a `Cell`, with no map to search and no allocation.
 #[derive(Default)]
 pub struct Metrics {
-    allowed: Option<u32>,
-    denied: Vec<(ErrorCode, u32)>,
+    allowed: Option<usize>,
+    denied: Vec<(ErrorCode, usize)>,
     providers: Vec<ProviderMetrics>,
-    cache_hits: Option<u32>,
-    cache_misses: Option<u32>,
-    /// Increments not yet handed to the host, by metric id.
-    pending: std::cell::RefCell<BTreeMap<u32, u64>>,
+    cache_hits: Option<usize>,
+    cache_misses: Option<usize>,
+    /// Each counter's host id, and its increments since the last [`Metrics::flush`].
+    counters: Vec<(u32, Cell<u64>)>,
 }
 
 #[derive(Default)]
 struct ProviderMetrics {
-    allowed: Option<u32>,
-    denied: Option<u32>,
-    fetch_success: Option<u32>,
-    fetch_failure: Option<u32>,
+    allowed: Option<usize>,
+    denied: Option<usize>,
+    fetch_success: Option<usize>,
+    fetch_failure: Option<usize>,
+    /// A gauge, recorded directly (host id).
     key_age: Option<u32>,
 }
 
@@ -44,58 +48,61 @@ fn define(kind: MetricType, name: &str) -> Option<u32> {
 impl Metrics {
     /// Defines every metric for `config` (from `on_configure`, never from `_initialize`).
     pub fn define(config: &Config) -> Self {
-        let counter = |name: String| define(MetricType::Counter, &name);
+        let mut counters = Vec::new();
+        let mut counter = |name: String| {
+            define(MetricType::Counter, &name).map(|id| {
+                counters.push((id, Cell::new(0)));
+                counters.len() - 1
+            })
+        };
+        let allowed = counter("jwt_authn.requests_allowed".into());
+        let denied = ErrorCode::ALL
+            .iter()
+            .filter_map(|code| {
+                counter(format!("jwt_authn.requests_denied.{}", code.as_str()))
+                    .map(|slot| (*code, slot))
+            })
+            .collect();
+        let providers = config
+            .providers
+            .iter()
+            .map(|p| ProviderMetrics {
+                allowed: counter(format!("jwt_authn.provider.{}.allowed", p.name)),
+                denied: counter(format!("jwt_authn.provider.{}.denied", p.name)),
+                fetch_success: counter(format!("jwt_authn.provider.{}.jwks_fetch_success", p.name)),
+                fetch_failure: counter(format!("jwt_authn.provider.{}.jwks_fetch_failure", p.name)),
+                key_age: define(
+                    MetricType::Gauge,
+                    &format!("jwt_authn.provider.{}.jwks_age_seconds", p.name),
+                ),
+            })
+            .collect();
+        let cache_hits = counter("jwt_authn.token_cache.hits".into());
+        let cache_misses = counter("jwt_authn.token_cache.misses".into());
         Self {
-            allowed: counter("jwt_authn.requests_allowed".into()),
-            denied: ErrorCode::ALL
-                .iter()
-                .filter_map(|code| {
-                    counter(format!("jwt_authn.requests_denied.{}", code.as_str()))
-                        .map(|id| (*code, id))
-                })
-                .collect(),
-            providers: config
-                .providers
-                .iter()
-                .map(|p| ProviderMetrics {
-                    allowed: counter(format!("jwt_authn.provider.{}.allowed", p.name)),
-                    denied: counter(format!("jwt_authn.provider.{}.denied", p.name)),
-                    fetch_success: counter(format!(
-                        "jwt_authn.provider.{}.jwks_fetch_success",
-                        p.name
-                    )),
-                    fetch_failure: counter(format!(
-                        "jwt_authn.provider.{}.jwks_fetch_failure",
-                        p.name
-                    )),
-                    key_age: define(
-                        MetricType::Gauge,
-                        &format!("jwt_authn.provider.{}.jwks_age_seconds", p.name),
-                    ),
-                })
-                .collect(),
-            cache_hits: counter("jwt_authn.token_cache.hits".into()),
-            cache_misses: counter("jwt_authn.token_cache.misses".into()),
-            pending: std::cell::RefCell::new(BTreeMap::new()),
+            allowed,
+            denied,
+            providers,
+            cache_hits,
+            cache_misses,
+            counters,
         }
     }
 
-    /// Counts one event for metric `id`, to be handed over at the next [`Metrics::flush`].
-    fn add(&self, id: Option<u32>) {
-        if let (Some(id), Ok(mut pending)) = (id, self.pending.try_borrow_mut()) {
-            let count = pending.entry(id).or_insert(0);
-            *count = count.saturating_add(1);
+    /// Counts one event for `counter`, to be handed over at the next [`Metrics::flush`].
+    fn add(&self, counter: Option<usize>) {
+        if let Some((_, pending)) = counter.and_then(|slot| self.counters.get(slot)) {
+            pending.set(pending.get().saturating_add(1));
         }
     }
 
     /// Hands the summed increments to the host (from `on_tick`).
     pub fn flush(&self) {
-        let Ok(mut pending) = self.pending.try_borrow_mut() else {
-            return;
-        };
-        for (id, count) in std::mem::take(&mut *pending) {
-            let offset = i64::try_from(count).unwrap_or(i64::MAX);
-            let _ = hostcalls::increment_metric(id, offset);
+        for (id, pending) in &self.counters {
+            let count = pending.replace(0);
+            if count > 0 {
+                let _ = hostcalls::increment_metric(*id, i64::try_from(count).unwrap_or(i64::MAX));
+            }
         }
     }
 
@@ -113,7 +120,7 @@ impl Metrics {
             self.denied
                 .iter()
                 .find(|(c, _)| *c == code)
-                .map(|(_, id)| *id),
+                .map(|(_, slot)| *slot),
         );
         if let Some(p) = provider.and_then(|i| self.providers.get(i)) {
             self.add(p.denied);
