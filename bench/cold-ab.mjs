@@ -5,104 +5,27 @@
 //
 //   node --no-liftoff bench/cold-ab.mjs TOKEN_FILE ITERATIONS NAME=MODULE@CONFIGURATION ...
 //
-// CONFIGURATION as in proxy-host.mjs: text, `@FILE`, or `jwks:FILE` (this filter's bench
-// configuration around a local key set). Each iteration times one request of every module (the
-// order reversed on odd iterations, each request after its own pollution); the report gives each
-// module's median and its differences from the first and second module, paired per iteration
+// CONFIGURATION as proxy-wasm-host.mjs's `configuration` takes it: text, `@FILE`, or `jwks:FILE`
+// (this filter's bench configuration around a local key set). Each iteration times one request of
+// every module (the order reversed on odd iterations, each request after its own pollution); the
+// report gives each module's median and its differences from the first and second module, paired per iteration
 // (median and quartiles). Environment: POLLUTE_KB (32768), POLLUTE_FUNCTIONS (400), REPS (3
 // instances per module, taken in turn: one instance's memory layout alone moves it ~0.2 µs),
 // PREFILL=TOKEN_FILE with PREFILL_N (3000): run those tokens through every instance first.
 import { readFileSync } from 'node:fs';
-import { WASI } from 'node:wasi';
+import { configuration, load } from './proxy-wasm-host.mjs';
 
 const [tokenPath, iterations, ...specs] = process.argv.slice(2);
 const env = (name, fallback) => Number(process.env[name] ?? fallback);
 const enc = new TextEncoder();
 const lines = (path) => readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+const slash = enc.encode('/');
 
-function configuration(arg) {
-  if (arg.startsWith('@')) return Buffer.from(readFileSync(arg.slice(1), 'utf8'));
-  if (!arg.startsWith('jwks:')) return Buffer.from(arg);
-  return Buffer.from(JSON.stringify({
-    realm: 'bench',
-    providers: [{
-      name: 'mock', issuer: 'https://idp.example.test/', audiences: ['https://api.example.test'],
-      local_jwks: { inline_string: readFileSync(arg.slice(5), 'utf8') },
-      algorithms: ['RS256', 'ES384'], clock_skew_seconds: 60,
-    }],
-  }));
-}
-
-// One instance of a module behind a minimal host; returns a function running one request.
+// One instance of a module; returns a function running one request with `token`.
 async function instance(path, config, token) {
-  const wasi = new WASI({ version: 'preview1', args: [], env: {}, returnOnExit: true });
-  const module = await WebAssembly.compile(readFileSync(path));
-  let inst, u8, dv;
-  const view = () => {
-    if (!u8 || u8.buffer !== inst.exports.memory.buffer) {
-      u8 = new Uint8Array(inst.exports.memory.buffer);
-      dv = new DataView(inst.exports.memory.buffer);
-    }
-  };
-  const give = (bytes, ptrPtr, sizePtr) => {
-    const p = inst.exports.proxy_on_memory_allocate(bytes.length);
-    view();
-    u8.set(bytes, p);
-    dv.setUint32(ptrPtr, p, true);
-    dv.setUint32(sizePtr, bytes.length, true);
-    return 0;
-  };
   let authorization = enc.encode('Bearer ' + token);
-  const path_ = enc.encode('/');
-  const header = (p, n) => {
-    view();
-    const name = Buffer.from(u8.subarray(p, p + n)).toString();
-    return name === 'authorization' ? authorization : name === ':path' ? path_ : undefined;
-  };
-  const host = {
-    proxy_log: () => 0,
-    proxy_get_current_time_nanoseconds: (p) => { view(); dv.setBigUint64(p, BigInt(Date.now()) * 1000000n, true); return 0; },
-    proxy_set_tick_period_milliseconds: () => 0,
-    proxy_define_metric: (t, p, n, idPtr) => { view(); dv.setUint32(idPtr, 1, true); return 0; },
-    proxy_increment_metric: () => 0,
-    proxy_record_metric: () => 0,
-    proxy_get_buffer_bytes: (type, s, m, ptrPtr, sizePtr) => (type === 7 ? give(config, ptrPtr, sizePtr) : 1),
-    proxy_get_header_map_value: (t, p, n, ptrPtr, sizePtr) => {
-      const value = t === 0 ? header(p, n) : undefined;
-      return value === undefined ? 1 : give(value, ptrPtr, sizePtr);
-    },
-    proxy_remove_header_map_value: () => 0,
-    proxy_replace_header_map_value: () => 0,
-    proxy_add_header_map_value: () => 0,
-    proxy_send_local_response: () => 0,
-    proxy_get_property: () => 1,
-    proxy_get_shared_data: () => 1,
-    proxy_set_shared_data: () => 0,
-    proxy_set_effective_context: () => 0,
-    proxy_continue_stream: () => 0,
-    proxy_http_call: () => 1,
-  };
-  const imports = wasi.getImportObject();
-  imports.env = {};
-  for (const imp of WebAssembly.Module.imports(module)) {
-    if (imp.kind === 'function' && imp.module === 'env') {
-      imports.env[imp.name] = host[imp.name] ?? (() => { throw new Error(`host call ${imp.name}`); });
-    }
-  }
-  inst = await WebAssembly.instantiate(module, imports);
-  wasi.initialize({ exports: { memory: inst.exports.memory, _initialize: inst.exports._initialize } });
-  const x = inst.exports;
-  x.proxy_on_context_create(1, 0);
-  x.proxy_on_vm_start(1, 0);
-  if (!x.proxy_on_configure(1, config.length)) throw new Error(`${path}: configuration refused`);
-  let id = 2;
-  const request = () => {
-    x.proxy_on_context_create(id, 1);
-    const action = x.proxy_on_request_headers(id, 4, 1);
-    x.proxy_on_delete(id);
-    id++;
-    return action;
-  };
+  const header = (name) => (name === 'authorization' ? authorization : name === ':path' ? slash : undefined);
+  const request = await load(path, config, { header });
   if (process.env.PREFILL) {
     const kept = authorization;
     for (const other of lines(process.env.PREFILL).slice(0, env('PREFILL_N', 3000))) {
