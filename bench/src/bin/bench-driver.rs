@@ -48,6 +48,8 @@ struct Opts {
     scenarios: Vec<String>,
     listeners: Vec<String>,
     micro: bool,
+    /// Pin Envoy to one CPU and the load (wrk, the echo upstream, the mock IdP) to the others.
+    pin: bool,
 }
 
 fn opts() -> Res<Opts> {
@@ -71,6 +73,7 @@ fn opts() -> Res<Opts> {
             .map(|s| s.to_string())
             .collect(),
         micro: true,
+        pin: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -93,6 +96,7 @@ fn opts() -> Res<Opts> {
             "--scenarios" => o.scenarios = list(&val()?, &SCENARIOS, flag)?,
             "--listeners" => o.listeners = list(&val()?, &LISTENERS, flag)?,
             "--no-micro" => o.micro = false,
+            "--pin" => o.pin = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -385,6 +389,49 @@ fn cpu_ticks(pid: u32) -> Res<u64> {
     Ok(utime + stime)
 }
 
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set, and sched_getaffinity writes at most
+    // the size it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+/// Restricts the calling thread (and the threads and processes it starts later) to `cpus`.
+fn pin_to(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: as in `allowed_cpus`; CPU_SET only writes inside the set for cpu < CPU_SETSIZE,
+    // which `allowed_cpus` guarantees. sched_setaffinity is a plain system call, so this is also
+    // safe between fork and exec.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// With `--pin`: Envoy's CPU and the load's CPUs (the last allowed CPU for Envoy), or `None`
+/// when fewer than two CPUs are allowed.
+fn pinning(o: &Opts) -> Option<(Vec<usize>, Vec<usize>)> {
+    if !o.pin {
+        return None;
+    }
+    let mut cpus = allowed_cpus();
+    let envoy = cpus.pop()?;
+    (!cpus.is_empty()).then(|| (vec![envoy], cpus))
+}
+
 fn clk_tck() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -649,6 +696,14 @@ fn run() -> Res<()> {
     fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     fs::create_dir_all(&o.out).map_err(|e| e.to_string())?;
 
+    // Pinned before any thread starts, so the IdP, the echo upstream, wrk and node inherit it.
+    let pins = pinning(&o);
+    if let Some((envoy_cpus, load_cpus)) = &pins {
+        pin_to(load_cpus).map_err(|e| format!("--pin: {e}"))?;
+        eprintln!("pinned: Envoy on CPU {envoy_cpus:?}, the load on CPU {load_cpus:?}");
+    } else if o.pin {
+        eprintln!("--pin: fewer than two CPUs allowed; not pinning");
+    }
     let idp = IdpServer::start(IdpOptions::default()).map_err(|e| e.to_string())?;
     let echo = EchoServer::start(0).map_err(|e| e.to_string())?;
     let minter = idp.minter();
@@ -706,6 +761,14 @@ fn run() -> Res<()> {
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log);
+    if let Some((envoy_cpus, _)) = pins.clone() {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: the closure only makes the sched_setaffinity system call (see `pin_to`) and
+        // does not allocate: `envoy_cpus` was built before the fork.
+        unsafe {
+            cmd.pre_exec(move || pin_to(&envoy_cpus));
+        }
+    }
     let child = EnvoyChild(
         testbed::process::spawn_tied_to_process(cmd).map_err(|e| format!("envoy: {e}"))?,
     );
@@ -853,7 +916,17 @@ fn report(
         &["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
     );
     let _ = writeln!(md, "# Benchmark {stamp}\n");
-    let _ = writeln!(md, "- command: `make bench` (`bench-driver --rounds {} --duration {} --pool {} --upstream {}`)", o.rounds, o.duration, o.pool, o.upstream);
+    let _ = writeln!(md, "- command: `make bench` (`bench-driver --rounds {} --duration {} --pool {} --upstream {}{}`)", o.rounds, o.duration, o.pool, o.upstream, if o.pin { " --pin" } else { "" });
+    let _ = writeln!(
+        md,
+        "- CPU pinning: {}",
+        match pinning(o) {
+            Some((envoy, load)) => format!(
+                "Envoy on CPU {envoy:?}; wrk, the echo upstream and the mock IdP on CPU {load:?}"
+            ),
+            None => "none (the scheduler places Envoy, wrk and the upstream)".into(),
+        }
+    );
     let _ = writeln!(
         md,
         "- machine: {} cores, {}, kernel {}",
