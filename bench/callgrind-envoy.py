@@ -1,20 +1,25 @@
 """Envoy's instructions and simulated cache misses per request, per listener, under callgrind.
 
 Wall-clock ratios on this shared 2-core machine move by 10-30 % between runs (bench/results/
-SUMMARY.md); callgrind counts instead, and repeats to within ~0.5 %. One Envoy (`--concurrency 1`,
-direct_response routes) runs under `valgrind --tool=callgrind --cache-sim=yes` with listeners
-no auth, `wasm_floor` (the empty filter configured `host-calls`) and one per module given (this
-filter's bench configuration around a local key set, each module in its own VM). For each listener
-it sends warm-up requests, then counts `--requests` keep-alive requests carrying the token, twice
+SUMMARY.md); callgrind counts instead, and repeats to within ~0.5 %. One Envoy (`--concurrency 1`)
+runs under `valgrind --tool=callgrind --cache-sim=yes` with listeners no auth, `wasm_floor` (the
+empty filter configured `host-calls`) and one per module given (this filter's bench configuration
+around a local key set, each module in its own VM); routes answer with direct_response, or with
+`--upstream echo` proxy to testbed's echo upstream as `make bench` does. For each listener it
+sends warm-up requests, then counts `--requests` keep-alive requests carrying the token, twice
 (interleaved), and reports per request: instructions (Ir), L1 instruction and data read misses
 (I1mr, D1mr) and misses of the simulated last level (LLmr: `--LL`, 1 MiB by default, about a
-core's L2 here), and each module's difference from `wasm_floor`.
+core's L2 here), each listener's difference from `wasm_floor`, and no auth's instructions divided
+by the listener's (user space only: the kernel's share of a request is not counted).
 
-    python3 bench/callgrind-envoy.py bench/tmp/<stamp> [NAME=MODULE.wasm ...]
+    python3 bench/callgrind-envoy.py bench/tmp/<stamp> [--upstream echo] [--floors] [NAME=MODULE.wasm ...]
 
 `<stamp>` is a `make bench` run's token directory (its jwks.json and rs256-repeated.txt, or
-`--token es384`). Modules default to `filter=target/bench/jwt_authn_wasm.wasm`. Needs valgrind
-(Debian package) and the Envoy of `make envoy`; talks to 127.0.0.1 only and stops its Envoy.
+`--token es384`). Modules default to `filter=target/bench/jwt_authn_wasm.wasm` (none with
+`--floors`, which adds the empty filter without host calls, reading `authorization` only, and
+without the clock). Under valgrind at most four Wasm VMs start in one Envoy. Needs valgrind
+(Debian package), the Envoy of `make envoy` and, for `--upstream echo`, `cargo build --release -p
+testbed --bins`; talks to 127.0.0.1 only and stops its Envoy and upstream however it ends.
 """
 import argparse
 import ctypes
@@ -22,7 +27,6 @@ import glob
 import http.client
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -59,10 +63,13 @@ def wasm_filter(vm_id, path, configuration):
                                      "value": configuration}}}}
 
 
-def listener(name, port, filters):
+def listener(name, port, filters, upstream):
     router = {"name": "envoy.filters.http.router", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-    route = {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}
+    if upstream == "echo":
+        route = {"match": {"prefix": "/"}, "route": {"cluster": "echo"}}
+    else:
+        route = {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}
     hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
            "stat_prefix": name,
            "route_config": {"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
@@ -116,31 +123,59 @@ def totals(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stamp", help="a make bench run's bench/tmp/<stamp> directory")
-    parser.add_argument("modules", nargs="*", help="NAME=MODULE.wasm (default: filter=target/bench/jwt_authn_wasm.wasm)")
+    parser.add_argument("modules", nargs="*", help="NAME=MODULE.wasm (default: filter=target/bench/jwt_authn_wasm.wasm, "
+                        "none with --floors); at most three")
     parser.add_argument("--token", default="rs256", choices=["rs256", "es384"])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--upstream", default="direct", choices=["direct", "echo"],
+                        help="direct_response routes, or proxy to testbed's echo-upstream as make bench does "
+                             "(cargo build --release -p testbed --bins)")
+    parser.add_argument("--floors", action="store_true",
+                        help="also the empty filter without host calls (wasm_empty), reading authorization only (wasm_read_only) "
+                             "and without the clock (wasm_floor_no_clock)")
     parser.add_argument("--LL", default="1048576,16,64", help="valgrind's --LL (size,associativity,line)")
     o = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind not found: apt-get install -y valgrind")
     token = open(os.path.join(o.stamp, f"{o.token}-repeated.txt")).read().strip()
     jwks = open(os.path.join(o.stamp, "jwks.json")).read()
-    modules = [m.split("=", 1) for m in o.modules] or [["filter", os.path.join(ROOT, "target/bench/jwt_authn_wasm.wasm")]]
+    modules = [m.split("=", 1) for m in o.modules]
+    if not modules and not o.floors:
+        modules = [["filter", os.path.join(ROOT, "target/bench/jwt_authn_wasm.wasm")]]
+    if 1 + 3 * o.floors + len(modules) > 4:
+        sys.exit("under valgrind at most four Wasm VMs start in one Envoy (wasm_floor, and --floors adds three): "
+                 "give fewer modules")
     configuration = filter_configuration(jwks, token)
     ports = {"noauth": free_port(), "wasm_floor": free_port()}
-    listeners = [listener("noauth", ports["noauth"], []),
-                 listener("wasm_floor", ports["wasm_floor"], [wasm_filter("floor", EMPTY, "host-calls")])]
+    listeners = [listener("noauth", ports["noauth"], [], o.upstream),
+                 listener("wasm_floor", ports["wasm_floor"], [wasm_filter("floor", EMPTY, "host-calls")], o.upstream)]
+    if o.floors:
+        # The empty filter with no host calls, and without the clock: what each part costs.
+        for name, calls in (("wasm_empty", "{}"), ("wasm_read_only", "read-call"), ("wasm_floor_no_clock", "header-calls")):
+            ports[name] = free_port()
+            listeners.append(listener(name, ports[name], [wasm_filter(name, EMPTY, calls)], o.upstream))
     for name, path in modules:
         ports[name] = free_port()
-        listeners.append(listener(name, ports[name], [wasm_filter("vm_" + name, os.path.abspath(path), configuration)]))
+        listeners.append(listener(name, ports[name], [wasm_filter("vm_" + name, os.path.abspath(path), configuration)],
+                                  o.upstream))
     admin = free_port()
     work = tempfile.mkdtemp(prefix="callgrind-envoy-")
     config = os.path.join(work, "envoy.json")
+    static = {"listeners": listeners}
+    echo = None
+    if o.upstream == "echo":
+        echo_port = free_port()
+        echo = subprocess.Popen([os.path.join(ROOT, "target/release/echo-upstream"), "--port", str(echo_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL))
+        static["clusters"] = [{"name": "echo", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
+            "cluster_name": "echo", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                "address": "127.0.0.1", "port_value": echo_port}}}}]}]}}]
     with open(config, "w") as f:
         json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-                   "static_resources": {"listeners": listeners}}, f)
+                   "static_resources": static}, f)
     out = os.path.join(work, "callgrind.out")
     envoy = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--instr-atstart=no", "--cache-sim=yes",
@@ -198,16 +233,20 @@ def main():
     finally:
         os.killpg(envoy.pid, signal.SIGTERM)
         envoy.wait(timeout=60)
+        if echo:
+            echo.kill()
+            echo.wait()
     columns = [("Ir", ["Ir"]), ("I1mr", ["I1mr"]), ("D1mr", ["D1mr"]), ("LLmr", ["ILmr", "DLmr"])]
 
     def value(sample, keys):
         return sum(sample.get(k, 0) for k in keys)
 
-    print(f"Envoy under callgrind, per request ({o.requests} requests x {o.repeats}, {o.token} token, LL {o.LL}); "
+    print(f"Envoy under callgrind, per request ({o.requests} requests x {o.repeats}, {o.token} token, upstream {o.upstream}, LL {o.LL}); "
           "each cell: the mean, then each repeat")
-    print("| listener | " + " | ".join(c for c, _ in columns) + " | Ir − wasm_floor | I1mr − wasm_floor |")
-    print("|---|" + "---:|" * (len(columns) + 2))
+    print("| listener | " + " | ".join(c for c, _ in columns) + " | Ir − wasm_floor | I1mr − wasm_floor | no auth's Ir ÷ this |")
+    print("|---|" + "---:|" * (len(columns) + 3))
     floor = results["wasm_floor"]
+    noauth_ir = sum(value(s, ["Ir"]) for s in results["noauth"]) / len(results["noauth"])
     for name, samples in results.items():
         cells = []
         for _, keys in columns:
@@ -217,7 +256,8 @@ def main():
         for keys in (["Ir"], ["I1mr"]):
             d = [value(s, keys) - value(f, keys) for s, f in zip(samples, floor)]
             diffs.append(f"{sum(d) / len(d):+,.0f}")
-        print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(diffs) + " |")
+        ir = sum(value(s, ["Ir"]) for s in samples) / len(samples)
+        print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(diffs) + f" | {noauth_ir / ir:.3f} |")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -5,7 +5,8 @@
 //! `authorization` header, remove it. That is the floor for a JWT filter whose decision itself
 //! cost nothing (bench listener `wasm_floor`). Configured with `header-calls`, it makes the same
 //! calls but the clock (bench listener `wasm_floor_no_clock`, on request), which prices the clock
-//! call a JWT filter makes to check `exp`.
+//! call a JWT filter makes to check `exp`. Configured with `read-call`, it only reads
+//! `authorization` (`bench/callgrind-envoy.py --floors` prices the read apart from the removal).
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -20,6 +21,8 @@ proxy_wasm::main! {{
 enum Calls {
     /// None: the empty filter.
     None,
+    /// Read `authorization`, nothing else (prices the read apart from the removal).
+    Read,
     /// Read `authorization` and remove it.
     Header,
     /// Read the clock, then as [`Calls::Header`].
@@ -37,6 +40,7 @@ impl RootContext for Root {
         self.calls = match self.get_plugin_configuration().as_deref() {
             Some(b"host-calls") => Calls::ClockAndHeader,
             Some(b"header-calls") => Calls::Header,
+            Some(b"read-call") => Calls::Read,
             _ => Calls::None,
         };
         true
@@ -70,7 +74,7 @@ impl HttpContext for Empty {
         let header = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, "authorization")
             .ok()
             .flatten();
-        if now.is_some() && header.is_some() {
+        if now.is_some() && header.is_some() && self.calls != Calls::Read {
             let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "authorization");
         }
         Action::Continue
