@@ -228,6 +228,94 @@ fn cached(
     }
 }
 
+/// A cache hit's whole decision, worked out once for a configuration in which nothing but the
+/// token can change it: no rules, a default requirement of `token` (no scopes or claims), tokens
+/// taken first from `Authorization: Bearer`, and no claims copied upstream by the providers a
+/// hit is answered for.
+///
+/// Why: a hit is most requests, and in Envoy its cost is mostly the code it runs through (the
+/// general path touches ~220 more instruction-cache lines than this one: `bench/
+/// callgrind-envoy.py`). [`HitPlan::decide`] answers only what [`on_request_headers`] would
+/// answer with the same edits (`tests::the_hit_plan_decides_as_the_full_path_does`); for
+/// anything else (a miss, another header form, a provider it does not cover) it answers `None`
+/// and the request takes the full path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HitPlan {
+    /// Providers the default requirement accepts (`None`: every provider).
+    candidates: Option<Vec<usize>>,
+    /// Per provider: `Some(remove the credential)` when a hit from it is allowed as it is.
+    allowed: Vec<Option<bool>>,
+    owned: Rc<[String]>,
+    max_authorization_bytes: usize,
+}
+
+impl HitPlan {
+    /// The plan for `config`, or `None` when a hit's outcome may depend on more than its token.
+    pub fn new(config: &Config) -> Option<Self> {
+        if !config.rules.is_empty() {
+            return None;
+        }
+        let requirement = config.rule_requirement(None);
+        let Requirement::Token(accepted) = requirement else {
+            return None;
+        };
+        let candidates = requirement.candidates();
+        if token_sources(config, candidates.as_deref()).first()
+            != Some(&TokenSource::AuthorizationBearer)
+        {
+            return None;
+        }
+        let allowed = config
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(index, provider)| {
+                let plain = (accepted.is_empty() || accepted.contains(&index))
+                    && provider.sources.contains(&TokenSource::AuthorizationBearer)
+                    && provider.claim_to_headers.is_empty()
+                    && provider.forward_payload_header.is_none();
+                plain.then_some(!provider.forward)
+            })
+            .collect();
+        Some(Self {
+            candidates,
+            allowed,
+            owned: Rc::clone(&config.owned_headers),
+            max_authorization_bytes: config.limits.max_authorization_bytes,
+        })
+    }
+
+    /// The edits of an allowed request when `authorization` (the header's value) holds a token
+    /// in the cache that this plan covers; `None` sends the request down the full path.
+    pub fn decide(
+        &self,
+        authorization: &[u8],
+        keys: &mut dyn KeySource,
+        cache: &mut TokenCache,
+        now_ms: u64,
+    ) -> Option<Edits> {
+        if authorization.len() > self.max_authorization_bytes {
+            return None;
+        }
+        let token = crate::extract::common_form_token(authorization)?;
+        let verified = cached(
+            cache,
+            keys,
+            token,
+            now_ms / 1_000,
+            self.candidates.as_deref(),
+        )?;
+        let remove_credential = (*self.allowed.get(verified.provider)?)?;
+        Some(Edits {
+            owned: Rc::clone(&self.owned),
+            credential: remove_credential.then_some(Cow::Borrowed("authorization")),
+            set: Vec::new(),
+            path: None,
+            provider: Some(verified.provider),
+        })
+    }
+}
+
 /// The token sources of the candidate providers, in provider order, without repeats.
 fn token_sources<'c>(config: &'c Config, candidates: Option<&[usize]>) -> Cow<'c, [TokenSource]> {
     let Some(candidates) = candidates else {
@@ -975,6 +1063,148 @@ mod tests {
             }
         }
         assert_eq!(cache.stats().hits, forms.len() as u64 - 1);
+    }
+
+    /// Two providers (the second with its own issuer), with `extra` merged into the first.
+    fn plan_config(extra: serde_json::Value, rules: Option<serde_json::Value>) -> Config {
+        let mut first = json!({
+            "name": "idp",
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}}
+        });
+        if let (Some(first), Some(extra)) = (first.as_object_mut(), extra.as_object()) {
+            first.extend(extra.clone());
+        }
+        let mut value = json!({"realm": "test", "providers": [first, {
+            "name": "other",
+            "issuer": "https://other.example.test/",
+            "remote_jwks": {"http_uri": {"uri": "http://other/jwks", "cluster": "other"}}
+        }]});
+        if let Some(rules) = rules {
+            value["rules"] = rules;
+        }
+        Config::parse(value.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_hit_plan_covers_only_configurations_where_the_token_alone_decides() {
+        assert!(HitPlan::new(&config()).is_some());
+        assert!(HitPlan::new(&plan_config(json!({"forward": true}), None)).is_some());
+        let public = json!([{"match": {"prefix": "/"}, "requires": {"public": {}}}]);
+        assert_eq!(HitPlan::new(&plan_config(json!({}), Some(public))), None);
+        let scoped =
+            json!([{"match": {"prefix": "/"}, "requires": {"scopes": {"all_of": ["read"]}}}]);
+        assert_eq!(HitPlan::new(&plan_config(json!({}), Some(scoped))), None);
+        // `Authorization: Bearer` always comes before a provider's other sources.
+        let other_header = json!({"from_headers": [{"name": "x-token"}]});
+        assert!(HitPlan::new(&plan_config(other_header, None)).is_some());
+        // Claims copied upstream depend on the token's claims: that provider is not covered.
+        let claims = plan_config(
+            json!({"claim_to_headers": [{"claim_name": "sub", "header_name": "x-user-id"}]}),
+            None,
+        );
+        let plan = HitPlan::new(&claims).unwrap();
+        assert_eq!(plan.allowed, vec![None, Some(true)]);
+    }
+
+    #[test]
+    fn the_hit_plan_decides_as_the_full_path_does() {
+        let configs = [
+            config(),
+            plan_config(json!({}), None),
+            plan_config(json!({"forward": true}), None),
+            plan_config(json!({"forward_payload_header": "x-jwt-payload"}), None),
+            plan_config(
+                json!({"claim_to_headers": [{"claim_name": "sub", "header_name": "x-sub"}]}),
+                None,
+            ),
+        ];
+        let rs256 = minter().mint(&MintRequest::new(Alg::Rs256)).unwrap();
+        let es384 = minter().mint(&MintRequest::new(Alg::Es384)).unwrap();
+        let uncached = minter()
+            .mint(&MintRequest::new(Alg::Rs256).claim("jti", "never-seen"))
+            .unwrap();
+        let long = format!("Bearer {}", "a".repeat(9_000));
+        let forms = |token: &str| {
+            vec![
+                format!("Bearer {token}"),
+                format!("bearer {token}"),
+                format!("BEARER {token}"),
+                format!("Bearer  {token}"),
+                format!("Bearer {token} "),
+                format!(" Bearer {token}"),
+                format!("Bearer {token}x"),
+                format!("Basic {token}"),
+                format!("Bearer {uncached}"),
+                "Bearer ".to_string(),
+                String::new(),
+                long.clone(),
+            ]
+        };
+        let mut answered = 0;
+        for config in &configs {
+            let plan = HitPlan::new(config).unwrap();
+            // Both tokens verified by the full path (a lookup without keys drops an entry, so
+            // every case starts from this state).
+            let warm = || {
+                let mut cache = TokenCache::new(crate::cache::CacheConfig::default());
+                for token in [&rs256, &es384] {
+                    let headers = Headers::auth(Some(&format!("Bearer {token}")));
+                    let first =
+                        on_request_headers(config, &headers, &mut ready(), &mut cache, now_ms());
+                    assert!(matches!(first, Decision::Allow(_)), "{first:?}");
+                }
+                cache
+            };
+            for token in [&rs256, &es384] {
+                for form in forms(token) {
+                    for mut keys in [ready(), Keys(Availability::Pending)] {
+                        let mut cache = warm();
+                        let Some(edits) =
+                            plan.decide(form.as_bytes(), &mut keys, &mut cache, now_ms())
+                        else {
+                            continue;
+                        };
+                        answered += 1;
+                        let full = on_request_headers(
+                            config,
+                            &Headers::auth(Some(&form)),
+                            &mut keys,
+                            &mut cache,
+                            now_ms(),
+                        );
+                        match full {
+                            Decision::Allow(expected) => assert_eq!(edits, expected, "{form:?}"),
+                            other => panic!("{form:?}: the plan allowed what the full path decided as {other:?}"),
+                        }
+                    }
+                }
+            }
+            // A key set of another generation invalidates the entries: no answer from the plan.
+            let mut rotated = Keys(Availability::Ready(
+                match ready().0 {
+                    Availability::Ready(set, _) => set,
+                    _ => unreachable!(),
+                },
+                crate::keystore::KeyVersion {
+                    generation: 2,
+                    fetches: 2,
+                },
+            ));
+            let header = format!("Bearer {rs256}");
+            let mut cache = warm();
+            let covered = plan.decide(header.as_bytes(), &mut ready(), &mut cache, now_ms());
+            assert_eq!(covered.is_some(), plan.allowed[0].is_some());
+            assert_eq!(
+                plan.decide(header.as_bytes(), &mut rotated, &mut cache, now_ms()),
+                None
+            );
+        }
+        // The plan answers the common form, in any case of its scheme, for the three
+        // configurations that cover the token's provider (2 tokens x 3 forms each), and nothing
+        // else: other forms, other tokens, no keys, the configurations that copy claims.
+        assert_eq!(answered, 3 * 2 * 3);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A cache hit allocates nothing beyond reading the header (issue 5, "hot path hygiene"):
-//! the whole decision on a cached token, counted by a global allocator that counts only while
-//! a test asks it to, on the test's own thread.
+//! the whole decision on a cached token, by the full path and by the hit plan the host uses,
+//! counted by a global allocator that counts only while a test asks it to, on the test's own
+//! thread.
 
 // Test code: a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -131,5 +132,17 @@ fn a_cache_hit_allocates_only_the_header_it_reads() {
         assert!(decision, "{alg:?}: a hit removes the token's header");
         assert_eq!(cache.stats().hits, hits + 1, "{alg:?}");
         assert_eq!(count, 1, "{alg:?}: allocations on a cache hit");
+        // The host answers this configuration's hits through its hit plan, with the header it
+        // already read: no allocation at all.
+        let plan = flow::HitPlan::new(&config).unwrap();
+        let (count, edits) = allocations(|| {
+            let edits = plan.decide(headers.0.as_bytes(), &mut keys, &mut cache, now_ms);
+            edits.is_some_and(|e| e.removals().eq(["authorization"]))
+        });
+        assert!(
+            edits,
+            "{alg:?}: the plan answers the hit and removes the header"
+        );
+        assert_eq!(count, 0, "{alg:?}: allocations of the hit plan");
     }
 }

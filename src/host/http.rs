@@ -25,13 +25,24 @@ impl Filter {
 }
 
 /// Request headers read as bytes, so no header value can trap the VM.
-struct HostHeaders;
+fn read_header(name: &str) -> Option<Vec<u8>> {
+    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+}
+
+/// Request headers for the full path, with `authorization` as the hit plan already read it
+/// (`Some`), so a request the plan passes on does not read it twice.
+struct HostHeaders {
+    authorization: Option<Option<Vec<u8>>>,
+}
 
 impl RequestHeaders for HostHeaders {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
+        match &self.authorization {
+            Some(value) if name == "authorization" => value.clone(),
+            _ => read_header(name),
+        }
     }
 }
 
@@ -115,9 +126,21 @@ impl HttpContext for Filter {
         };
         let now = now_ms();
         let before = vm.cache.stats();
+        // A cache hit the configuration's hit plan covers is answered here, without the full
+        // path (see `flow::HitPlan`); anything else takes the full path.
+        let authorization = vm.hit_plan.is_some().then(|| read_header("authorization"));
+        if let (Some(plan), Some(Some(value))) = (vm.hit_plan.clone(), &authorization) {
+            let (mut keys, cache) = vm.keys_and_cache(&config, now);
+            if let Some(edits) = plan.decide(value, &mut keys, cache, now) {
+                vm.metrics.cache(true);
+                apply(Decision::Allow(edits), &config.realm, &vm.metrics);
+                return Action::Continue;
+            }
+        }
         let decision = {
             let (mut keys, cache) = vm.keys_and_cache(&config, now);
-            flow::on_request_headers(&config, &HostHeaders, &mut keys, cache, now)
+            let headers = HostHeaders { authorization };
+            flow::on_request_headers(&config, &headers, &mut keys, cache, now)
         };
         let after = vm.cache.stats();
         if after.hits > before.hits {

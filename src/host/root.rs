@@ -425,6 +425,7 @@ impl RootContext for Root {
             vm.local = local;
             vm.metrics = Metrics::define(&config);
             vm.cache = crate::flow::TokenCache::new(config.token_cache);
+            vm.hit_plan = crate::flow::HitPlan::new(&config).map(Rc::new);
             vm.config = Some(Rc::new(config));
         }
         if let Err(status) = hostcalls::set_tick_period(TICK) {

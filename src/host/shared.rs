@@ -26,6 +26,8 @@ pub struct Waiter {
 pub struct VmState {
     /// The active configuration; `None` until `on_configure` succeeds.
     pub config: Option<Rc<Config>>,
+    /// How the active configuration answers a cache hit, when nothing but the token matters.
+    pub hit_plan: Option<Rc<crate::flow::HitPlan>>,
     /// The shared-data entries of each remote provider, in configuration order.
     pub stores: Vec<Option<ProviderStore>>,
     /// The key sets of local providers, parsed at configure time.
@@ -45,6 +47,7 @@ impl VmState {
     pub fn new() -> Self {
         Self {
             config: None,
+            hit_plan: None,
             stores: Vec::new(),
             local: Vec::new(),
             keys: WorkerKeys::new(0),
