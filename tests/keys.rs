@@ -258,6 +258,18 @@ fn metrics_show_in_prometheus_stats() {
     let token = tb.mint(&MintRequest::new(Alg::Rs256));
     assert_eq!(tb.get_with_token("/", &token).status, 200);
     assert_eq!(tb.get("/", &[]).status, 401);
+    // The same token twice more: cache hits, which this configuration (no rules, no claim
+    // headers) answers through its hit plan; counted like any allowed request, token removed.
+    for _ in 0..2 {
+        let r = tb.get_with_token("/", &token);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.json()["headers"]["authorization"],
+            Value::Null,
+            "{}",
+            r.text()
+        );
+    }
     std::thread::sleep(Duration::from_millis(500));
     let (status, text) = tb.envoy.admin_get("/stats/prometheus");
     assert_eq!(status, 200);
@@ -276,14 +288,14 @@ fn metrics_show_in_prometheus_stats() {
                 )
             })
     };
-    assert_eq!(value("jwt_authn_requests_allowed"), 1);
+    assert_eq!(value("jwt_authn_requests_allowed"), 3);
     assert_eq!(
         value("jwt_authn_requests_denied_authorization_header_missing"),
         1
     );
-    assert_eq!(value("jwt_authn_provider_mock_allowed"), 1);
+    assert_eq!(value("jwt_authn_provider_mock_allowed"), 3);
     assert_eq!(value("jwt_authn_provider_mock_jwks_fetch_success"), 1);
     assert_eq!(value("jwt_authn_provider_mock_jwks_fetch_failure"), 0);
     assert!(value("jwt_authn_provider_mock_jwks_age_seconds") < 60);
-    value("jwt_authn_token_cache_hits");
+    assert_eq!(value("jwt_authn_token_cache_hits"), 2);
 }
