@@ -230,8 +230,9 @@ fn cached(
 
 /// A cache hit's whole decision, worked out once for a configuration in which nothing but the
 /// token can change it: no rules, a default requirement of `token` (no scopes or claims), tokens
-/// taken first from `Authorization: Bearer`, and no claims copied upstream by the providers a
-/// hit is answered for.
+/// taken first from `Authorization: Bearer`, and no claims copied upstream by any provider that
+/// requirement accepts. (With one such provider that copies claims there is no plan at all: a
+/// plan that declined its hits would make each of them look the token up twice.)
 ///
 /// Why: a hit is most requests, and in Envoy its cost is mostly the code it runs through (the
 /// general path touches ~220 more instruction-cache lines than this one: `bench/
@@ -243,8 +244,8 @@ fn cached(
 pub struct HitPlan {
     /// Providers the default requirement accepts (`None`: every provider).
     candidates: Option<Vec<usize>>,
-    /// Per provider: `Some(remove the credential)` when a hit from it is allowed as it is.
-    allowed: Vec<Option<bool>>,
+    /// Per provider: whether its credential is removed (`forward: false`).
+    remove_credential: Vec<bool>,
     owned: Rc<[String]>,
     max_authorization_bytes: usize,
 }
@@ -265,21 +266,22 @@ impl HitPlan {
         {
             return None;
         }
-        let allowed = config
+        let plain = config
             .providers
             .iter()
             .enumerate()
-            .map(|(index, provider)| {
-                let plain = (accepted.is_empty() || accepted.contains(&index))
-                    && provider.sources.contains(&TokenSource::AuthorizationBearer)
+            .filter(|(index, _)| accepted.is_empty() || accepted.contains(index))
+            .all(|(_, provider)| {
+                provider.sources.contains(&TokenSource::AuthorizationBearer)
                     && provider.claim_to_headers.is_empty()
-                    && provider.forward_payload_header.is_none();
-                plain.then_some(!provider.forward)
-            })
-            .collect();
+                    && provider.forward_payload_header.is_none()
+            });
+        if !plain {
+            return None;
+        }
         Some(Self {
             candidates,
-            allowed,
+            remove_credential: config.providers.iter().map(|p| !p.forward).collect(),
             owned: Rc::clone(&config.owned_headers),
             max_authorization_bytes: config.limits.max_authorization_bytes,
         })
@@ -305,7 +307,7 @@ impl HitPlan {
             now_ms / 1_000,
             self.candidates.as_deref(),
         )?;
-        let remove_credential = (*self.allowed.get(verified.provider)?)?;
+        let remove_credential = *self.remove_credential.get(verified.provider)?;
         Some(Edits {
             owned: Rc::clone(&self.owned),
             credential: remove_credential.then_some(Cow::Borrowed("authorization")),
@@ -1065,8 +1067,9 @@ mod tests {
         assert_eq!(cache.stats().hits, forms.len() as u64 - 1);
     }
 
-    /// Two providers (the second with its own issuer), with `extra` merged into the first.
-    fn plan_config(extra: serde_json::Value, rules: Option<serde_json::Value>) -> Config {
+    /// Two providers (the second with its own issuer), with `extra` merged into the first and
+    /// `top` into the configuration.
+    fn plan_config(extra: serde_json::Value, top: serde_json::Value) -> Config {
         let mut first = json!({
             "name": "idp",
             "issuer": ISSUER,
@@ -1081,8 +1084,8 @@ mod tests {
             "issuer": "https://other.example.test/",
             "remote_jwks": {"http_uri": {"uri": "http://other/jwks", "cluster": "other"}}
         }]});
-        if let Some(rules) = rules {
-            value["rules"] = rules;
+        if let (Some(value), Some(top)) = (value.as_object_mut(), top.as_object()) {
+            value.extend(top.clone());
         }
         Config::parse(value.to_string().as_bytes()).unwrap()
     }
@@ -1090,34 +1093,52 @@ mod tests {
     #[test]
     fn the_hit_plan_covers_only_configurations_where_the_token_alone_decides() {
         assert!(HitPlan::new(&config()).is_some());
-        assert!(HitPlan::new(&plan_config(json!({"forward": true}), None)).is_some());
+        assert!(HitPlan::new(&plan_config(json!({"forward": true}), json!({}))).is_some());
         let public = json!([{"match": {"prefix": "/"}, "requires": {"public": {}}}]);
-        assert_eq!(HitPlan::new(&plan_config(json!({}), Some(public))), None);
+        assert_eq!(
+            HitPlan::new(&plan_config(json!({}), json!({"rules": public}))),
+            None
+        );
         let scoped =
             json!([{"match": {"prefix": "/"}, "requires": {"scopes": {"all_of": ["read"]}}}]);
-        assert_eq!(HitPlan::new(&plan_config(json!({}), Some(scoped))), None);
+        assert_eq!(
+            HitPlan::new(&plan_config(json!({}), json!({"rules": scoped}))),
+            None
+        );
         // `Authorization: Bearer` always comes before a provider's other sources.
         let other_header = json!({"from_headers": [{"name": "x-token"}]});
-        assert!(HitPlan::new(&plan_config(other_header, None)).is_some());
-        // Claims copied upstream depend on the token's claims: that provider is not covered.
+        assert!(HitPlan::new(&plan_config(other_header, json!({}))).is_some());
+        // Claims copied upstream depend on the token's claims: no plan when an accepted
+        // provider copies any.
         let claims = plan_config(
             json!({"claim_to_headers": [{"claim_name": "sub", "header_name": "x-user-id"}]}),
-            None,
+            json!({}),
         );
-        let plan = HitPlan::new(&claims).unwrap();
-        assert_eq!(plan.allowed, vec![None, Some(true)]);
+        assert_eq!(HitPlan::new(&claims), None);
+        let payload = plan_config(
+            json!({"forward_payload_header": "x-jwt-payload"}),
+            json!({}),
+        );
+        assert_eq!(HitPlan::new(&payload), None);
+        // ... unless the requirement accepts only the providers that do not.
+        let other_only = plan_config(
+            json!({"claim_to_headers": [{"claim_name": "sub", "header_name": "x-user-id"}]}),
+            json!({"default": {"token": {"providers": ["other"]}}}),
+        );
+        let plan = HitPlan::new(&other_only).unwrap();
+        assert_eq!(plan.candidates, Some(vec![1]));
     }
 
     #[test]
     fn the_hit_plan_decides_as_the_full_path_does() {
         let configs = [
             config(),
-            plan_config(json!({}), None),
-            plan_config(json!({"forward": true}), None),
-            plan_config(json!({"forward_payload_header": "x-jwt-payload"}), None),
+            plan_config(json!({}), json!({})),
+            plan_config(json!({"forward": true}), json!({})),
+            // A plan for the second provider only: the first one's tokens are not its to answer.
             plan_config(
                 json!({"claim_to_headers": [{"claim_name": "sub", "header_name": "x-sub"}]}),
-                None,
+                json!({"default": {"token": {"providers": ["other"]}}}),
             ),
         ];
         let rs256 = minter().mint(&MintRequest::new(Alg::Rs256)).unwrap();
@@ -1142,17 +1163,23 @@ mod tests {
                 long.clone(),
             ]
         };
+        let accepting = plan_config(json!({}), json!({}));
         let mut answered = 0;
         for config in &configs {
             let plan = HitPlan::new(config).unwrap();
-            // Both tokens verified by the full path (a lookup without keys drops an entry, so
-            // every case starts from this state).
+            // Both tokens verified by the full path of a configuration that accepts them (a
+            // lookup without keys drops an entry, so every case starts from this state).
             let warm = || {
                 let mut cache = TokenCache::new(crate::cache::CacheConfig::default());
                 for token in [&rs256, &es384] {
                     let headers = Headers::auth(Some(&format!("Bearer {token}")));
-                    let first =
-                        on_request_headers(config, &headers, &mut ready(), &mut cache, now_ms());
+                    let first = on_request_headers(
+                        &accepting,
+                        &headers,
+                        &mut ready(),
+                        &mut cache,
+                        now_ms(),
+                    );
                     assert!(matches!(first, Decision::Allow(_)), "{first:?}");
                 }
                 cache
@@ -1195,7 +1222,10 @@ mod tests {
             let header = format!("Bearer {rs256}");
             let mut cache = warm();
             let covered = plan.decide(header.as_bytes(), &mut ready(), &mut cache, now_ms());
-            assert_eq!(covered.is_some(), plan.allowed[0].is_some());
+            assert_eq!(
+                covered.is_some(),
+                plan.candidates.as_deref().is_none_or(|c| c.contains(&0))
+            );
             assert_eq!(
                 plan.decide(header.as_bytes(), &mut rotated, &mut cache, now_ms()),
                 None
@@ -1203,7 +1233,7 @@ mod tests {
         }
         // The plan answers the common form, in any case of its scheme, for the three
         // configurations that cover the token's provider (2 tokens x 3 forms each), and nothing
-        // else: other forms, other tokens, no keys, the configurations that copy claims.
+        // else: other forms, other tokens, no keys, a provider its requirement does not accept.
         assert_eq!(answered, 3 * 2 * 3);
     }
 
