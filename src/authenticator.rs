@@ -5,12 +5,12 @@
 //! checks the signature. The split also lets a request wait for a provider's first key set
 //! holding only a [`Prepared`] token.
 
-use crate::alg::Algorithm;
 use crate::claims::{self, ClaimRules};
 use crate::config::{Config, Provider};
 use crate::error::{AuthError, ErrorCode};
 use crate::jwks::{KeyMatch, KeySet};
 use crate::token::UntrustedToken;
+use crate::verify::Algorithm;
 use serde_json::{Map, Value};
 
 /// A token whose structure and claims passed; its signature is not checked yet.

@@ -6,9 +6,9 @@
 //! rejected so a typo never silently weakens authentication. Every error names the field it is
 //! about, so an operator can fix it from one log line.
 
-use crate::alg::Algorithm;
 use crate::policy::{RawRequirement, RawRule, Requirement, Rule};
 use crate::sources::TokenSource;
+use crate::verify::{Algorithm, CryptoMode};
 use serde::Deserialize;
 use std::fmt;
 
@@ -94,6 +94,8 @@ pub struct Config {
     pub all_sources: Vec<TokenSource>,
     /// Size and depth limits on what a request may present.
     pub limits: crate::token::Limits,
+    /// Where signatures are verified (`crypto`: auto, host or wasm).
+    pub crypto: CryptoMode,
 }
 
 /// A claim copied into a request header for the upstream (Envoy's `claim_to_headers`).
@@ -143,6 +145,9 @@ pub enum JwksSource {
     Remote(RemoteJwks),
     /// A JWKS document carried in the configuration (already checked to hold a usable key).
     Local(String),
+    /// A shared secret for the HMAC algorithms (`hmac_secret`), at least as long as the
+    /// longest hash the provider's `algorithms` name.
+    Secret(Vec<u8>),
 }
 
 impl JwksSource {
@@ -150,7 +155,7 @@ impl JwksSource {
     pub fn remote(&self) -> Option<&RemoteJwks> {
         match self {
             Self::Remote(remote) => Some(remote),
-            Self::Local(_) => None,
+            Self::Local(_) | Self::Secret(_) => None,
         }
     }
 }
@@ -243,6 +248,8 @@ struct RawConfig {
     bypass_cors_preflight: Option<bool>,
     #[serde(default)]
     jwt_cache_config: Option<RawCacheConfig>,
+    /// `auto` (default), `host` or `wasm`.
+    crypto: Option<String>,
     #[serde(default)]
     limits: Option<RawLimits>,
 }
@@ -278,6 +285,7 @@ struct RawProvider {
     remote_jwks: Option<RawRemoteJwks>,
     #[serde(default)]
     local_jwks: Option<RawLocalJwks>,
+    hmac_secret: Option<RawSecret>,
     #[serde(default)]
     algorithms: Option<Vec<String>>,
     #[serde(default)]
@@ -348,6 +356,16 @@ struct RawDiscovery {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSecret {
+    /// The secret's bytes, base64url (padding allowed, as secrets are often copied from tools
+    /// that pad).
+    inline_base64url: Option<String>,
+    /// The secret as UTF-8 text.
+    inline_string: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawLocalJwks {
     inline_string: String,
 }
@@ -388,10 +406,15 @@ impl Config {
                 "at least one provider is required",
             ));
         }
+        let crypto = match raw.crypto.as_deref() {
+            None => CryptoMode::Auto,
+            Some(name) => CryptoMode::from_name(name)
+                .ok_or_else(|| ConfigError::new("crypto", "must be `auto`, `host` or `wasm`"))?,
+        };
         let mut providers = Vec::with_capacity(raw.providers.len());
         for (index, provider) in raw.providers.into_iter().enumerate() {
             let at = format!("providers[{index}]");
-            let provider = Provider::validate(provider, &at)?;
+            let provider = Provider::validate(provider, &at, crypto)?;
             if providers.iter().any(|p: &Provider| p.name == provider.name) {
                 return Err(ConfigError::new(
                     format!("{at}.name"),
@@ -526,6 +549,7 @@ impl Config {
             rules_match_methods,
             all_sources,
             limits,
+            crypto,
             owned_headers: owned_headers.into(),
             token_cache,
         })
@@ -564,8 +588,116 @@ impl Config {
     }
 }
 
+/// Every algorithm name, for error messages.
+fn algorithm_names(algs: &[Algorithm]) -> String {
+    algs.iter()
+        .map(|alg| alg.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A provider's `algorithms`: by default every asymmetric algorithm the `crypto` mode can
+/// verify; HMAC only when listed, and only for a provider with an `hmac_secret` (which then
+/// takes nothing else).
+fn algorithms(
+    names: Option<Vec<String>>,
+    at: &str,
+    crypto: CryptoMode,
+    hmac: bool,
+) -> Result<Vec<Algorithm>, ConfigError> {
+    let Some(names) = names else {
+        if hmac {
+            return Err(ConfigError::new(
+                at,
+                "must list the HMAC algorithms (HS256, HS384, HS512) of an `hmac_secret` \
+                 provider: they are never allowed by default",
+            ));
+        }
+        return Ok(Algorithm::ASYMMETRIC
+            .into_iter()
+            .filter(|&alg| crypto.supports(alg))
+            .collect());
+    };
+    if names.is_empty() {
+        return Err(ConfigError::new(at, "must list at least one algorithm"));
+    }
+    let mut algorithms = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let field = format!("{at}[{i}]");
+        let alg = Algorithm::from_name(name).ok_or_else(|| {
+            ConfigError::new(
+                &field,
+                format!(
+                    "unsupported algorithm `{name}`; supported: {}",
+                    algorithm_names(&Algorithm::ALL)
+                ),
+            )
+        })?;
+        if !crypto.supports(alg) {
+            return Err(ConfigError::new(
+                &field,
+                format!(
+                    "`{name}` cannot be verified with `crypto: host` (Envoy's BoringSSL \
+                     verifies RS256/384/512 and ES256/384/512 only)"
+                ),
+            ));
+        }
+        if alg.is_symmetric() != hmac {
+            let why = if hmac {
+                "an `hmac_secret` provider verifies HS256, HS384 and HS512 only"
+            } else {
+                "HMAC algorithms need the provider's own `hmac_secret` (never a JWKS key)"
+            };
+            return Err(ConfigError::new(&field, format!("`{name}`: {why}")));
+        }
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    Ok(algorithms)
+}
+
+impl RawSecret {
+    /// The secret's bytes, long enough for every algorithm in `algorithms`.
+    fn validate(self, at: &str, algorithms: &[Algorithm]) -> Result<Vec<u8>, ConfigError> {
+        use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+        use base64::Engine as _;
+        let bytes = match (self.inline_base64url, self.inline_string) {
+            (Some(text), None) => URL_SAFE_NO_PAD
+                .decode(text.trim_end_matches('='))
+                .or_else(|_| URL_SAFE.decode(&text))
+                .map_err(|_| {
+                    ConfigError::new(format!("{at}.inline_base64url"), "is not base64url")
+                })?,
+            (None, Some(text)) => text.into_bytes(),
+            _ => {
+                return Err(ConfigError::new(
+                    at,
+                    "needs exactly one of `inline_base64url`, `inline_string`",
+                ))
+            }
+        };
+        crate::verify::PublicKey::secret(&bytes, algorithms).map_err(|_| {
+            let longest = algorithms
+                .iter()
+                .map(|alg| alg.hash().len())
+                .max()
+                .unwrap_or(0);
+            ConfigError::new(
+                at,
+                format!(
+                    "the secret is {} bytes; {} needs at least {longest} (RFC 7518 section 3.2)",
+                    bytes.len(),
+                    algorithm_names(algorithms)
+                ),
+            )
+        })?;
+        Ok(bytes)
+    }
+}
+
 impl Provider {
-    fn validate(raw: RawProvider, at: &str) -> Result<Self, ConfigError> {
+    fn validate(raw: RawProvider, at: &str, crypto: CryptoMode) -> Result<Self, ConfigError> {
         if raw.name.is_empty()
             || !raw
                 .name
@@ -589,30 +721,8 @@ impl Provider {
                 "must not be empty",
             ));
         }
-        let algorithms = match raw.algorithms {
-            None => Algorithm::ALL.to_vec(),
-            Some(names) => {
-                if names.is_empty() {
-                    return Err(ConfigError::new(
-                        format!("{at}.algorithms"),
-                        "must list at least one algorithm (RS256, ES384)",
-                    ));
-                }
-                let mut algorithms = Vec::with_capacity(names.len());
-                for (i, name) in names.iter().enumerate() {
-                    let alg = Algorithm::from_name(name).ok_or_else(|| {
-                        ConfigError::new(
-                            format!("{at}.algorithms[{i}]"),
-                            format!("unsupported algorithm `{name}`; supported: RS256, ES384"),
-                        )
-                    })?;
-                    if !algorithms.contains(&alg) {
-                        algorithms.push(alg);
-                    }
-                }
-                algorithms
-            }
-        };
+        let hmac = raw.hmac_secret.is_some();
+        let algorithms = algorithms(raw.algorithms, &format!("{at}.algorithms"), crypto, hmac)?;
         let clock_skew_seconds = raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
         if clock_skew_seconds > 86_400 {
             return Err(ConfigError::new(
@@ -620,14 +730,17 @@ impl Provider {
                 "must be at most 86400 (one day)",
             ));
         }
-        let jwks = match (raw.remote_jwks, raw.local_jwks) {
-            (Some(remote), None) => JwksSource::Remote(RemoteJwks::validate(
+        let jwks = match (raw.remote_jwks, raw.local_jwks, raw.hmac_secret) {
+            (Some(remote), None, None) => JwksSource::Remote(RemoteJwks::validate(
                 remote,
                 &raw.issuer,
                 &format!("{at}.remote_jwks"),
             )?),
-            (None, Some(local)) => {
-                if let Err(err) = crate::jwks::KeySet::parse(local.inline_string.as_bytes()) {
+            (None, Some(local), None) => {
+                if let Err(err) = crate::jwks::KeySet::parse(
+                    local.inline_string.as_bytes(),
+                    &crate::verify::Verifier::default(),
+                ) {
                     return Err(ConfigError::new(
                         format!("{at}.local_jwks.inline_string"),
                         format!("not a usable key set: {err}"),
@@ -635,10 +748,13 @@ impl Provider {
                 }
                 JwksSource::Local(local.inline_string)
             }
+            (None, None, Some(secret)) => {
+                JwksSource::Secret(secret.validate(&format!("{at}.hmac_secret"), &algorithms)?)
+            }
             _ => {
                 return Err(ConfigError::new(
                     at,
-                    "needs exactly one of `remote_jwks`, `local_jwks`",
+                    "needs exactly one of `remote_jwks`, `local_jwks`, `hmac_secret`",
                 ))
             }
         };
@@ -990,10 +1106,8 @@ mod tests {
     fn minimal_config_gets_defaults() {
         let config = parse(minimal()).unwrap();
         let provider = &config.providers[0];
-        assert_eq!(
-            provider.algorithms,
-            vec![Algorithm::Rs256, Algorithm::Es384]
-        );
+        assert_eq!(provider.algorithms, Algorithm::ASYMMETRIC.to_vec());
+        assert_eq!(config.crypto, CryptoMode::Auto);
         assert_eq!(provider.clock_skew_seconds, 60);
         assert!(provider.require_expiration);
         let remote = provider.jwks.remote().unwrap();
@@ -1040,12 +1154,106 @@ mod tests {
 
     #[test]
     fn unsupported_algorithm_is_rejected() {
-        for alg in ["none", "HS256", "rs256", "PS256"] {
+        for alg in ["none", "HS256", "rs256", "ES256K", "Ed25519", ""] {
             let mut value = minimal();
             value["providers"][0]["algorithms"] = json!(["RS256", alg]);
             let err = parse(value).unwrap_err();
             assert_eq!(err.field, "providers[0].algorithms[1]", "{alg}");
         }
+        for alg in Algorithm::ASYMMETRIC {
+            let mut value = minimal();
+            value["providers"][0]["algorithms"] = json!([alg.name()]);
+            assert_eq!(parse(value).unwrap().providers[0].algorithms, vec![alg]);
+        }
+        let mut value = minimal();
+        value["providers"][0]["algorithms"] = json!([]);
+        assert_eq!(parse(value).unwrap_err().field, "providers[0].algorithms");
+    }
+
+    #[test]
+    fn crypto_host_refuses_what_boringssl_cannot_verify() {
+        let mut value = minimal();
+        value["crypto"] = json!("host");
+        let config = parse(value.clone()).unwrap();
+        assert_eq!(config.crypto, CryptoMode::Host);
+        let names: Vec<&str> = config.providers[0]
+            .algorithms
+            .iter()
+            .map(|a| a.name())
+            .collect();
+        assert_eq!(
+            names,
+            ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]
+        );
+        for alg in ["PS256", "PS512", "EdDSA"] {
+            value["providers"][0]["algorithms"] = json!(["RS256", alg]);
+            let err = parse(value.clone()).unwrap_err();
+            assert_eq!(err.field, "providers[0].algorithms[1]", "{alg}");
+            assert!(err.message.contains("crypto: host"), "{err}");
+        }
+        let mut value = minimal();
+        value["crypto"] = json!("fips");
+        assert_eq!(parse(value).unwrap_err().field, "crypto");
+    }
+
+    #[test]
+    fn hmac_needs_its_own_secret_listed_algorithms_and_length() {
+        let hmac = |secret: serde_json::Value, algorithms: serde_json::Value| {
+            let mut value = minimal();
+            let provider = value["providers"][0].as_object_mut().unwrap();
+            provider.remove("remote_jwks");
+            provider.insert("hmac_secret".into(), secret);
+            if !algorithms.is_null() {
+                provider.insert("algorithms".into(), algorithms);
+            }
+            parse(value)
+        };
+        let secret = json!({"inline_string": "a secret of thirty-two bytes!..."});
+        let config = hmac(secret.clone(), json!(["HS256"])).unwrap();
+        assert_eq!(config.providers[0].algorithms, vec![Algorithm::Hs256]);
+        assert_eq!(
+            config.providers[0].jwks,
+            JwksSource::Secret(b"a secret of thirty-two bytes!...".to_vec())
+        );
+        // Never by default, never beside asymmetric algorithms, never too short.
+        assert_eq!(
+            hmac(secret.clone(), json!(null)).unwrap_err().field,
+            "providers[0].algorithms"
+        );
+        assert_eq!(
+            hmac(secret.clone(), json!(["HS256", "RS256"]))
+                .unwrap_err()
+                .field,
+            "providers[0].algorithms[1]"
+        );
+        let err = hmac(secret.clone(), json!(["HS256", "HS384"])).unwrap_err();
+        assert_eq!(err.field, "providers[0].hmac_secret");
+        assert!(err.message.contains("at least 48"), "{err}");
+        // base64url, padded or not.
+        let b64 = json!({"inline_base64url": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="});
+        let config = hmac(b64, json!(["HS256"])).unwrap();
+        assert_eq!(config.providers[0].jwks, JwksSource::Secret(vec![b'A'; 32]));
+        let bad = json!({"inline_base64url": "not base64!"});
+        assert_eq!(
+            hmac(bad, json!(["HS256"])).unwrap_err().field,
+            "providers[0].hmac_secret.inline_base64url"
+        );
+        let both = json!({"inline_string": "x", "inline_base64url": "eA"});
+        assert_eq!(
+            hmac(both, json!(["HS256"])).unwrap_err().field,
+            "providers[0].hmac_secret"
+        );
+        // HS algorithms on a JWKS provider.
+        let mut value = minimal();
+        value["providers"][0]["algorithms"] = json!(["HS256"]);
+        let err = parse(value).unwrap_err();
+        assert_eq!(err.field, "providers[0].algorithms[0]");
+        assert!(err.message.contains("hmac_secret"), "{err}");
+        // hmac_secret beside a key set.
+        let mut value = minimal();
+        value["providers"][0]["hmac_secret"] = secret;
+        value["providers"][0]["algorithms"] = json!(["HS256"]);
+        assert_eq!(parse(value).unwrap_err().field, "providers[0]");
     }
 
     #[test]

@@ -569,7 +569,11 @@ mod tests {
             minter.signing_key(Alg::Rs256).public_jwk(),
             minter.signing_key(Alg::Es384).public_jwk(),
         ]});
-        let parsed = KeySet::parse(jwks.to_string().as_bytes()).unwrap();
+        let parsed = KeySet::parse(
+            jwks.to_string().as_bytes(),
+            &crate::verify::Verifier::default(),
+        )
+        .unwrap();
         Keys(Availability::Ready(
             Rc::new(parsed.keys),
             crate::keystore::KeyVersion {

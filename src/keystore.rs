@@ -12,6 +12,7 @@
 
 use crate::config::{Provider, RemoteJwks};
 use crate::jwks::KeySet;
+use crate::verify::Verifier;
 use std::rc::Rc;
 
 /// Process-wide key/value storage with compare-and-swap: proxy-wasm shared data.
@@ -327,14 +328,17 @@ pub struct WorkerKeys {
     slots: Vec<Option<(u64, Rc<KeySet>)>>,
     /// The last [`FetchState`] read per provider, and when (ms).
     states: Vec<Option<(FetchState, u64)>>,
+    /// What key sets are prepared for and verified with.
+    verifier: Verifier,
 }
 
 impl WorkerKeys {
-    /// Slots for `providers` providers, all empty.
-    pub fn new(providers: usize) -> Self {
+    /// Slots for `providers` providers, all empty; key sets are parsed for `verifier`.
+    pub fn new(providers: usize, verifier: Verifier) -> Self {
         Self {
             slots: (0..providers).map(|_| None).collect(),
             states: (0..providers).map(|_| None).collect(),
+            verifier,
         }
     }
 
@@ -397,7 +401,7 @@ impl WorkerKeys {
         if state.generation != 0 {
             let parsed = store
                 .read_document(shared)
-                .and_then(|doc| KeySet::parse(&doc).ok());
+                .and_then(|doc| KeySet::parse(&doc, &self.verifier).ok());
             if let Some(parsed) = parsed {
                 let keys = Rc::new(parsed.keys);
                 *slot = Some((state.generation, Rc::clone(&keys)));
@@ -556,7 +560,7 @@ pub(crate) mod tests {
         let shared = MemoryShared::default();
         let store = store();
         store.ensure_initialized(&shared).unwrap();
-        let mut worker = WorkerKeys::new(1);
+        let mut worker = WorkerKeys::new(1, Verifier::default());
         assert!(matches!(
             worker.current(0, &store, &shared, 0, 1_000),
             Availability::Pending
@@ -597,7 +601,7 @@ pub(crate) mod tests {
         store.ensure_initialized(&shared).unwrap();
         let doc = serde_json::json!({"keys": [testbed::mint::Key::generate(testbed::mint::Alg::Es384, "k").unwrap().public_jwk()]}).to_string();
         store.publish(&shared, doc.as_bytes(), 0, 600_000).unwrap();
-        let mut worker = WorkerKeys::new(1);
+        let mut worker = WorkerKeys::new(1, Verifier::default());
         shared.1.set(0);
         // First sight: the state and the document.
         assert!(matches!(
@@ -666,7 +670,7 @@ pub(crate) mod tests {
         store
             .publish(&shared, doc.as_bytes(), 10_000, 20_000)
             .unwrap();
-        let mut worker = WorkerKeys::new(1);
+        let mut worker = WorkerKeys::new(1, Verifier::default());
         assert!(matches!(
             worker.current(0, &store, &shared, 15_000, 5_000),
             Availability::Ready(

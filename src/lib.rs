@@ -4,12 +4,10 @@
 //! argument, and is tested natively with `cargo test`. The `host` module (built only for wasm32)
 //! is the thin layer that reads headers, talks to shared data and dispatches HTTP callouts.
 
-pub mod alg;
 pub mod authenticator;
 pub mod cache;
 pub mod claims;
 pub mod config;
-pub mod crypto;
 pub mod error;
 pub mod extract;
 pub mod flow;
@@ -17,10 +15,10 @@ pub mod jwks;
 pub mod keystore;
 pub mod path;
 pub mod policy;
-pub mod signature;
 pub mod sources;
 pub mod token;
 pub mod upstream;
+pub mod verify;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

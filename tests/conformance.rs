@@ -117,7 +117,11 @@ fn run(case: &Value, jwks: &str) -> Result<(), Result<ErrorCode, String>> {
     let now = case["now"].as_u64().unwrap();
     let token = case["token"].as_str().unwrap();
     let prepared = authenticator::prepare(&config, None, token, now).map_err(|e| Ok(e.code))?;
-    let keys = KeySet::parse(jwks.as_bytes()).map_err(|e| Err(format!("key set refused: {e}")))?;
+    let keys = KeySet::parse(
+        jwks.as_bytes(),
+        &jwt_authn_wasm::verify::Verifier::default(),
+    )
+    .map_err(|e| Err(format!("key set refused: {e}")))?;
     prepared
         .verify(&keys.keys)
         .map(|_| ())

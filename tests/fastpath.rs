@@ -20,8 +20,8 @@
     clippy::panic
 )]
 
-use jwt_authn_wasm::crypto::p384::P384VerifyingKey;
-use jwt_authn_wasm::crypto::rsa::RsaVerifyingKey;
+use jwt_authn_wasm::verify::own::p384::P384VerifyingKey;
+use jwt_authn_wasm::verify::own::rsa::RsaVerifyingKey;
 use p384::ecdsa::signature::{Signer as _, Verifier as _};
 use rsa::rand_core::{OsRng, RngCore as _};
 use rsa::signature::SignatureEncoding as _;

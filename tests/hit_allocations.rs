@@ -87,7 +87,11 @@ fn a_cache_hit_allocates_only_the_header_it_reads() {
         minter.signing_key(Alg::Rs256).public_jwk(),
         minter.signing_key(Alg::Es384).public_jwk(),
     ]});
-    let keys = KeySet::parse(jwks.to_string().as_bytes()).unwrap();
+    let keys = KeySet::parse(
+        jwks.to_string().as_bytes(),
+        &jwt_authn_wasm::verify::Verifier::default(),
+    )
+    .unwrap();
     let mut keys = Keys(Availability::Ready(
         Rc::new(keys.keys),
         KeyVersion {

@@ -1,12 +1,12 @@
 //! JWKS documents as a provider (or whoever sits between it and Envoy) might serve them.
 #![no_main]
 
-use jwt_authn_wasm::alg::Algorithm;
+use jwt_authn_wasm::verify::Algorithm;
 use jwt_authn_wasm::jwks::{KeyMatch, KeySet};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match KeySet::parse(data) {
+    match KeySet::parse(data, &jwt_authn_wasm::verify::Verifier::default()) {
         Ok(parsed) => {
             for skipped in &parsed.skipped {
                 let _ = skipped.to_string();

@@ -42,7 +42,7 @@ fn fixture() -> &'static Fixture {
         let Ok(config) = Config::parse(config.to_string().as_bytes()) else {
             panic!("the fuzz configuration does not parse");
         };
-        let Ok(parsed) = KeySet::parse(KEYS.as_bytes()) else {
+        let Ok(parsed) = KeySet::parse(KEYS.as_bytes(), &jwt_authn_wasm::verify::Verifier::default()) else {
             panic!("the fuzz key set does not parse");
         };
         Fixture {

@@ -10,8 +10,8 @@
 //! Seeds hold valid signatures, so mutations probe the edges of "valid".
 #![no_main]
 
-use jwt_authn_wasm::alg::Algorithm;
-use jwt_authn_wasm::crypto::rsa::RsaVerifyingKey;
+use jwt_authn_wasm::verify::Algorithm;
+use jwt_authn_wasm::verify::own::rsa::RsaVerifyingKey;
 use jwt_authn_wasm::jwks::{KeyMaterial, KeySet};
 use jwt_authn_wasm::signature;
 use libfuzzer_sys::fuzz_target;
@@ -39,7 +39,7 @@ fn b64(value: &serde_json::Value) -> Vec<u8> {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let Ok(parsed) = KeySet::parse(KEYS.as_bytes()) else {
+        let Ok(parsed) = KeySet::parse(KEYS.as_bytes(), &jwt_authn_wasm::verify::Verifier::default()) else {
             panic!("the fuzz key set does not parse");
         };
         let Ok(doc) = serde_json::from_str::<serde_json::Value>(KEYS) else {

@@ -10,6 +10,7 @@
 //! request). A callback newly implemented here must be added to that list, or Envoy never calls
 //! it.
 
+mod crypto;
 mod http;
 mod metrics;
 mod root;

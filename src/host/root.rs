@@ -7,6 +7,7 @@ use crate::config::{Config, HttpUri, JwksEndpoint, JwksSource, RemoteJwks};
 use crate::flow::{self, Decision};
 use crate::jwks::{KeySet, ParsedKeySet};
 use crate::keystore::{retry_delay_ms, ProviderStore, WorkerKeys};
+use crate::verify::{PublicKey, Verifier};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
@@ -191,7 +192,9 @@ impl Root {
                 };
                 self.dispatch(index, Phase::Jwks, &uri, &provider.name, &store, now);
             }
-            Phase::Jwks => match response.and_then(parse_key_set) {
+            Phase::Jwks => match response
+                .and_then(|fetched| parse_key_set(fetched, &self.vm.borrow().verifier))
+            {
                 Ok((document, parsed, max_age)) => {
                     for skipped in &parsed.skipped {
                         log::warn!("provider {}: {skipped}", provider.name);
@@ -322,8 +325,12 @@ fn max_age(value: &str) -> Option<u64> {
     age
 }
 
-fn parse_key_set(fetched: Fetched) -> Result<(Vec<u8>, ParsedKeySet, Option<u64>), String> {
-    let parsed = KeySet::parse(&fetched.body).map_err(|err| format!("unusable key set: {err}"))?;
+fn parse_key_set(
+    fetched: Fetched,
+    verifier: &Verifier,
+) -> Result<(Vec<u8>, ParsedKeySet, Option<u64>), String> {
+    let parsed =
+        KeySet::parse(&fetched.body, verifier).map_err(|err| format!("unusable key set: {err}"))?;
     Ok((fetched.body, parsed, fetched.max_age))
 }
 
@@ -387,6 +394,13 @@ impl RootContext for Root {
                 return false;
             }
         };
+        let verifier = match super::crypto::verifier(config.crypto) {
+            Ok(verifier) => verifier,
+            Err(err) => {
+                log::error!("jwt-authn-wasm refuses to start: {err}");
+                return false;
+            }
+        };
         let mut stores = Vec::with_capacity(config.providers.len());
         let mut local = Vec::with_capacity(config.providers.len());
         for provider in &config.providers {
@@ -405,9 +419,17 @@ impl RootContext for Root {
                 JwksSource::Local(document) => {
                     stores.push(None);
                     local.push(
-                        KeySet::parse(document.as_bytes())
+                        KeySet::parse(document.as_bytes(), &verifier)
                             .ok()
                             .map(|p| Rc::new(p.keys)),
+                    );
+                }
+                JwksSource::Secret(secret) => {
+                    stores.push(None);
+                    local.push(
+                        PublicKey::secret(secret, &provider.algorithms)
+                            .ok()
+                            .map(|key| Rc::new(KeySet::from_key(key, &verifier))),
                     );
                 }
             }
@@ -420,7 +442,8 @@ impl RootContext for Root {
         }
         {
             let mut vm = self.vm.borrow_mut();
-            vm.keys = WorkerKeys::new(config.providers.len());
+            vm.keys = WorkerKeys::new(config.providers.len(), verifier.clone());
+            vm.verifier = verifier;
             vm.stores = stores;
             vm.local = local;
             vm.metrics = Metrics::define(&config);

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::flow::{KeySource, TokenCache};
 use crate::jwks::KeySet;
 use crate::keystore::{Availability, KeyVersion, ProviderStore, SetError, SharedData, WorkerKeys};
+use crate::verify::Verifier;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
 use std::collections::hash_map::RandomState;
@@ -34,6 +35,8 @@ pub struct VmState {
     pub local: Vec<Option<Rc<KeySet>>>,
     /// This VM's parsed copies of the remote key sets.
     pub keys: WorkerKeys,
+    /// Where this VM verifies each algorithm (probed once, at configure).
+    pub verifier: Verifier,
     /// Paused requests by context id.
     pub waiters: BTreeMap<u32, Waiter>,
     /// This VM's metric ids.
@@ -50,7 +53,8 @@ impl VmState {
             hit_plan: None,
             stores: Vec::new(),
             local: Vec::new(),
-            keys: WorkerKeys::new(0),
+            keys: WorkerKeys::new(0, Verifier::default()),
+            verifier: Verifier::default(),
             waiters: BTreeMap::new(),
             metrics: Metrics::default(),
             cache: TokenCache::new(crate::cache::CacheConfig::default()),

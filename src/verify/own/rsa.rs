@@ -1,4 +1,5 @@
-//! RSASSA-PKCS1-v1_5 with SHA-256 (JWS `RS256`), verification only, on 28-bit limbs.
+//! RSA signature verification on 28-bit limbs: RSASSA-PKCS1-v1_5 (JWS `RS256`, `RS384`,
+//! `RS512`) and RSASSA-PSS (`PS256`, `PS384`, `PS512`), public keys only.
 //!
 //! wasm32 has a native 64-bit multiply but no 64x64->128 one, so limbs are multiplied into
 //! 64-bit products; at 28 bits a column of the Montgomery product is a plain sum of products,
@@ -9,15 +10,60 @@
 //! byte-for-byte comparison with the one valid encoding of the digest (RFC 8017 section 8.2.2:
 //! encode the expected message and compare, never parse the decrypted one).
 
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use crate::verify::alg::HashAlg;
 
 use super::dot;
 
-/// DER prefix of the `DigestInfo` for SHA-256 (RFC 8017 section 9.2, note 1).
+/// DER prefixes of the `DigestInfo` for SHA-256, SHA-384 and SHA-512 (RFC 8017 section 9.2,
+/// note 1): they differ only in the OID's last byte and the digest length.
 const SHA256_DIGEST_INFO: [u8; 19] = [
     0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
     0x00, 0x04, 0x20,
 ];
+const SHA384_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
+    0x00, 0x04, 0x30,
+];
+const SHA512_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
+    0x00, 0x04, 0x40,
+];
+
+fn digest_info(hash: HashAlg) -> &'static [u8; 19] {
+    match hash {
+        HashAlg::Sha256 => &SHA256_DIGEST_INFO,
+        HashAlg::Sha384 => &SHA384_DIGEST_INFO,
+        HashAlg::Sha512 => &SHA512_DIGEST_INFO,
+    }
+}
+
+/// The digest of the concatenation of `parts`.
+fn hash_parts(hash: HashAlg, parts: &[&[u8]]) -> Vec<u8> {
+    fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+        let mut digest = D::new();
+        for part in parts {
+            digest.update(part);
+        }
+        digest.finalize().to_vec()
+    }
+    match hash {
+        HashAlg::Sha256 => run::<Sha256>(parts),
+        HashAlg::Sha384 => run::<Sha384>(parts),
+        HashAlg::Sha512 => run::<Sha512>(parts),
+    }
+}
+
+/// `out ^= MGF1(seed, out.len())` with `hash` (RFC 8017 appendix B.2.1).
+fn mgf1_xor(hash: HashAlg, seed: &[u8], out: &mut [u8]) {
+    for (counter, chunk) in (0_u32..).zip(out.chunks_mut(hash.len())) {
+        let block = hash_parts(hash, &[seed, &counter.to_be_bytes()]);
+        for (byte, mask) in chunk.iter_mut().zip(block) {
+            *byte ^= mask;
+        }
+    }
+}
 
 /// Smallest modulus length (bytes) that can hold the SHA-256 encoding with 8 bytes of padding.
 const MIN_MODULUS_BYTES: usize = 3 + 8 + SHA256_DIGEST_INFO.len() + 32;
@@ -128,17 +174,26 @@ impl RsaVerifyingKey {
 
     /// As [`Self::verify_pkcs1v15_sha256`] with the SHA-256 digest already computed.
     pub fn verify_prehashed(&self, hash: &[u8], signature: &[u8]) -> bool {
-        if signature.len() != self.k || hash.len() != 32 {
+        self.verify_pkcs1v15(HashAlg::Sha256, hash, signature)
+    }
+
+    /// RSASSA-PKCS1-v1_5 verification (RFC 8017 section 8.2.2) of a `hash` digest: `false` for
+    /// a signature that is not exactly `k` bytes, not below the modulus, or not the one valid
+    /// encoding `0x00 01 ff.. 00 || DigestInfo || digest`.
+    pub fn verify_pkcs1v15(&self, hash_alg: HashAlg, hash: &[u8], signature: &[u8]) -> bool {
+        let prefix = digest_info(hash_alg);
+        let tail = prefix.len() + hash.len();
+        // At least 8 bytes of 0xff padding (RFC 8017 section 9.2 step 3).
+        if signature.len() != self.k || hash.len() != hash_alg.len() || self.k < tail + 11 {
             return false;
         }
         let Some(m) = self.public_op(signature) else {
             return false;
         };
         // EM = 0x00 || 0x01 || 0xff... || 0x00 || DigestInfo || hash, compared from the end.
-        let tail = SHA256_DIGEST_INFO.len() + hash.len();
         let mut expected = m.iter().rev();
         let mut next = || expected.next().copied();
-        for &byte in hash.iter().rev().chain(SHA256_DIGEST_INFO.iter().rev()) {
+        for &byte in hash.iter().rev().chain(prefix.iter().rev()) {
             if next() != Some(byte) {
                 return false;
             }
@@ -152,6 +207,60 @@ impl RsaVerifyingKey {
             }
         }
         next() == Some(0x01) && next() == Some(0x00) && next().is_none()
+    }
+
+    /// RSASSA-PSS verification (RFC 8017 section 8.1.2, EMSA-PSS-VERIFY of section 9.1.2) as
+    /// JWS uses it (RFC 7518 section 3.5): MGF1 with the message's hash, and a salt exactly as
+    /// long as the digest. `false` for anything else, including another salt length.
+    pub fn verify_pss(&self, hash_alg: HashAlg, hash: &[u8], signature: &[u8]) -> bool {
+        let h_len = hash_alg.len();
+        if signature.len() != self.k || hash.len() != h_len {
+            return false;
+        }
+        let Some(m) = self.public_op(signature) else {
+            return false;
+        };
+        // emBits = modBits - 1; when that is a multiple of 8 the encoded message is one byte
+        // shorter than the modulus, and the first byte of m must be zero.
+        let em_bits = self.bits - 1;
+        let em_len = em_bits.div_ceil(8);
+        let em = match m.len() - em_len {
+            0 => m.as_slice(),
+            1 if m.first() == Some(&0) => m.get(1..).unwrap_or_default(),
+            _ => return false,
+        };
+        let s_len = h_len;
+        if em_len < h_len + s_len + 2 || em.last() != Some(&0xbc) {
+            return false;
+        }
+        let db_len = em_len - h_len - 1;
+        let (Some(masked_db), Some(h)) = (em.get(..db_len), em.get(db_len..em_len - 1)) else {
+            return false;
+        };
+        // The leftmost 8 * emLen - emBits bits must be zero.
+        let unused_bits = 8 * em_len - em_bits;
+        let top_mask = 0xff_u8 >> unused_bits;
+        if masked_db.first().is_some_and(|b| b & !top_mask != 0) {
+            return false;
+        }
+        let mut db = masked_db.to_vec();
+        mgf1_xor(hash_alg, h, &mut db);
+        if let Some(first) = db.first_mut() {
+            *first &= top_mask;
+        }
+        // DB = PS (zeros) || 0x01 || salt.
+        let ps_len = db_len - s_len - 1;
+        let (Some(ps), Some(&separator), Some(salt)) =
+            (db.get(..ps_len), db.get(ps_len), db.get(ps_len + 1..))
+        else {
+            return false;
+        };
+        if ps.iter().any(|&b| b != 0) || separator != 0x01 {
+            return false;
+        }
+        // H' = Hash(0x00 * 8 || mHash || salt), compared with H.
+        let expected = hash_parts(hash_alg, &[&[0_u8; 8], hash, salt]);
+        expected.as_slice() == h
     }
 
     /// `signature^e mod n` as `k` big-endian bytes; `None` when the signature is not below `n`.

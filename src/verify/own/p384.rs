@@ -548,6 +548,15 @@ fn affine_on_curve(x: &[u8; LEN], y: &[u8; LEN]) -> Option<Affine> {
     y.square().equals(&rhs).then_some(Affine { x, y })
 }
 
+/// Whether `(x, y)` (48 bytes each, big-endian) is a point on P-384, without building a key's
+/// table (for a key only the host will use).
+pub fn is_on_curve(x: &[u8], y: &[u8]) -> bool {
+    let (Ok(x), Ok(y)) = (<&[u8; LEN]>::try_from(x), <&[u8; LEN]>::try_from(y)) else {
+        return false;
+    };
+    affine_on_curve(x, y).is_some()
+}
+
 fn generator_table() -> Option<&'static Table> {
     static TABLE: OnceLock<Option<Table>> = OnceLock::new();
     TABLE
