@@ -143,11 +143,9 @@ pub struct Provider {
 pub enum JwksSource {
     /// Fetched over HTTP and refreshed.
     Remote(RemoteJwks),
-    /// A JWKS document carried in the configuration (already checked to hold a usable key).
+    /// A JWKS document or one PEM public key carried in the configuration (already checked
+    /// to hold a usable key). Only here may `oct` keys (HMAC secrets) appear.
     Local(String),
-    /// A shared secret for the HMAC algorithms (`hmac_secret`), at least as long as the
-    /// longest hash the provider's `algorithms` name.
-    Secret(Vec<u8>),
 }
 
 impl JwksSource {
@@ -155,7 +153,7 @@ impl JwksSource {
     pub fn remote(&self) -> Option<&RemoteJwks> {
         match self {
             Self::Remote(remote) => Some(remote),
-            Self::Local(_) | Self::Secret(_) => None,
+            Self::Local(_) => None,
         }
     }
 }
@@ -285,7 +283,6 @@ struct RawProvider {
     remote_jwks: Option<RawRemoteJwks>,
     #[serde(default)]
     local_jwks: Option<RawLocalJwks>,
-    hmac_secret: Option<RawSecret>,
     #[serde(default)]
     algorithms: Option<Vec<String>>,
     #[serde(default)]
@@ -352,16 +349,6 @@ struct RawDiscovery {
     cluster: String,
     #[serde(default)]
     timeout: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSecret {
-    /// The secret's bytes, base64url (padding allowed, as secrets are often copied from tools
-    /// that pad).
-    inline_base64url: Option<String>,
-    /// The secret as UTF-8 text.
-    inline_string: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -597,22 +584,15 @@ fn algorithm_names(algs: &[Algorithm]) -> String {
 }
 
 /// A provider's `algorithms`: by default every asymmetric algorithm the `crypto` mode can
-/// verify; HMAC only when listed, and only for a provider with an `hmac_secret` (which then
-/// takes nothing else).
+/// verify; HMAC only when listed, and only for a provider with `local_jwks` (an HMAC secret
+/// is never fetched).
 fn algorithms(
     names: Option<Vec<String>>,
     at: &str,
     crypto: CryptoMode,
-    hmac: bool,
+    local: bool,
 ) -> Result<Vec<Algorithm>, ConfigError> {
     let Some(names) = names else {
-        if hmac {
-            return Err(ConfigError::new(
-                at,
-                "must list the HMAC algorithms (HS256, HS384, HS512) of an `hmac_secret` \
-                 provider: they are never allowed by default",
-            ));
-        }
         return Ok(Algorithm::ASYMMETRIC
             .into_iter()
             .filter(|&alg| crypto.supports(alg))
@@ -642,13 +622,11 @@ fn algorithms(
                 ),
             ));
         }
-        if alg.is_symmetric() != hmac {
-            let why = if hmac {
-                "an `hmac_secret` provider verifies HS256, HS384 and HS512 only"
-            } else {
-                "HMAC algorithms need the provider's own `hmac_secret` (never a JWKS key)"
-            };
-            return Err(ConfigError::new(&field, format!("`{name}`: {why}")));
+        if alg.is_symmetric() && !local {
+            return Err(ConfigError::new(
+                &field,
+                format!("`{name}` needs the secret in `local_jwks`: HMAC keys are never fetched"),
+            ));
         }
         if !algorithms.contains(&alg) {
             algorithms.push(alg);
@@ -657,46 +635,20 @@ fn algorithms(
     Ok(algorithms)
 }
 
-impl RawSecret {
-    /// The secret's bytes, long enough for every algorithm in `algorithms`.
-    fn validate(self, at: &str, algorithms: &[Algorithm]) -> Result<Vec<u8>, ConfigError> {
-        use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
-        use base64::Engine as _;
-        let bytes = match (self.inline_base64url, self.inline_string) {
-            (Some(text), None) => URL_SAFE_NO_PAD
-                .decode(text.trim_end_matches('='))
-                .or_else(|_| URL_SAFE.decode(&text))
-                .map_err(|_| {
-                    ConfigError::new(format!("{at}.inline_base64url"), "is not base64url")
-                })?,
-            (None, Some(text)) => text.into_bytes(),
-            _ => {
-                return Err(ConfigError::new(
-                    at,
-                    "needs exactly one of `inline_base64url`, `inline_string`",
-                ))
-            }
-        };
-        crate::verify::PublicKey::secret(&bytes, algorithms).map_err(|_| {
-            let longest = algorithms
-                .iter()
-                .map(|alg| alg.hash().len())
-                .max()
-                .unwrap_or(0);
-            ConfigError::new(
-                at,
-                format!(
-                    "the secret is {} bytes; {} needs at least {longest} (RFC 7518 section 3.2)",
-                    bytes.len(),
-                    algorithm_names(algorithms)
-                ),
-            )
-        })?;
-        Ok(bytes)
-    }
-}
-
 impl Provider {
+    /// The key set of a provider whose keys are configured (`local_jwks`),
+    /// prepared for `verifier`: the one road local keys take, at configure time. `None` for
+    /// a remote provider, whose keys are fetched.
+    pub fn local_keys(&self, verifier: &crate::verify::Verifier) -> Option<crate::jwks::KeySet> {
+        match &self.jwks {
+            JwksSource::Remote(_) => None,
+            // Already checked to parse when the configuration was.
+            JwksSource::Local(text) => crate::jwks::KeySet::parse_local(text, verifier)
+                .ok()
+                .map(|parsed| parsed.keys),
+        }
+    }
+
     fn validate(raw: RawProvider, at: &str, crypto: CryptoMode) -> Result<Self, ConfigError> {
         if raw.name.is_empty()
             || !raw
@@ -721,8 +673,8 @@ impl Provider {
                 "must not be empty",
             ));
         }
-        let hmac = raw.hmac_secret.is_some();
-        let algorithms = algorithms(raw.algorithms, &format!("{at}.algorithms"), crypto, hmac)?;
+        let local = raw.local_jwks.is_some();
+        let algorithms = algorithms(raw.algorithms, &format!("{at}.algorithms"), crypto, local)?;
         let clock_skew_seconds = raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
         if clock_skew_seconds > 86_400 {
             return Err(ConfigError::new(
@@ -730,31 +682,36 @@ impl Provider {
                 "must be at most 86400 (one day)",
             ));
         }
-        let jwks = match (raw.remote_jwks, raw.local_jwks, raw.hmac_secret) {
-            (Some(remote), None, None) => JwksSource::Remote(RemoteJwks::validate(
+        let jwks = match (raw.remote_jwks, raw.local_jwks) {
+            (Some(remote), None) => JwksSource::Remote(RemoteJwks::validate(
                 remote,
                 &raw.issuer,
                 &format!("{at}.remote_jwks"),
             )?),
-            (None, Some(local), None) => {
-                if let Err(err) = crate::jwks::KeySet::parse(
-                    local.inline_string.as_bytes(),
+            (None, Some(local)) => {
+                let field = format!("{at}.local_jwks.inline_string");
+                let parsed = crate::jwks::KeySet::parse_local(
+                    &local.inline_string,
                     &crate::verify::Verifier::default(),
-                ) {
+                )
+                .map_err(|err| ConfigError::new(&field, format!("not a usable key set: {err}")))?;
+                let has_secrets = parsed
+                    .keys
+                    .iter()
+                    .any(|jwk| jwk.key.kind() == crate::verify::KeyKind::Secret);
+                if has_secrets && !algorithms.iter().any(|alg| alg.is_symmetric()) {
                     return Err(ConfigError::new(
-                        format!("{at}.local_jwks.inline_string"),
-                        format!("not a usable key set: {err}"),
+                        &field,
+                        "has HMAC keys (kty `oct`), which only HS256, HS384 or HS512 use: list \
+                         them in `algorithms`, never allowed by default",
                     ));
                 }
                 JwksSource::Local(local.inline_string)
             }
-            (None, None, Some(secret)) => {
-                JwksSource::Secret(secret.validate(&format!("{at}.hmac_secret"), &algorithms)?)
-            }
             _ => {
                 return Err(ConfigError::new(
                     at,
-                    "needs exactly one of `remote_jwks`, `local_jwks`, `hmac_secret`",
+                    "needs exactly one of `remote_jwks`, `local_jwks`",
                 ))
             }
         };
@@ -1197,63 +1154,43 @@ mod tests {
     }
 
     #[test]
-    fn hmac_needs_its_own_secret_listed_algorithms_and_length() {
-        let hmac = |secret: serde_json::Value, algorithms: serde_json::Value| {
+    fn hmac_keys_only_from_local_jwks_and_only_when_listed() {
+        let local = |keys: serde_json::Value, algorithms: serde_json::Value| {
             let mut value = minimal();
             let provider = value["providers"][0].as_object_mut().unwrap();
             provider.remove("remote_jwks");
-            provider.insert("hmac_secret".into(), secret);
+            provider.insert(
+                "local_jwks".into(),
+                json!({"inline_string": json!({"keys": keys}).to_string()}),
+            );
             if !algorithms.is_null() {
                 provider.insert("algorithms".into(), algorithms);
             }
             parse(value)
         };
-        let secret = json!({"inline_string": "a secret of thirty-two bytes!..."});
-        let config = hmac(secret.clone(), json!(["HS256"])).unwrap();
+        // 32 bytes of `A`.
+        let oct =
+            json!({"kty": "oct", "kid": "s", "k": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE"});
+        let config = local(json!([oct.clone()]), json!(["HS256"])).unwrap();
         assert_eq!(config.providers[0].algorithms, vec![Algorithm::Hs256]);
-        assert_eq!(
-            config.providers[0].jwks,
-            JwksSource::Secret(b"a secret of thirty-two bytes!...".to_vec())
-        );
-        // Never by default, never beside asymmetric algorithms, never too short.
-        assert_eq!(
-            hmac(secret.clone(), json!(null)).unwrap_err().field,
-            "providers[0].algorithms"
-        );
-        assert_eq!(
-            hmac(secret.clone(), json!(["HS256", "RS256"]))
-                .unwrap_err()
-                .field,
-            "providers[0].algorithms[1]"
-        );
-        let err = hmac(secret.clone(), json!(["HS256", "HS384"])).unwrap_err();
-        assert_eq!(err.field, "providers[0].hmac_secret");
-        assert!(err.message.contains("at least 48"), "{err}");
-        // base64url, padded or not.
-        let b64 = json!({"inline_base64url": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="});
-        let config = hmac(b64, json!(["HS256"])).unwrap();
-        assert_eq!(config.providers[0].jwks, JwksSource::Secret(vec![b'A'; 32]));
-        let bad = json!({"inline_base64url": "not base64!"});
-        assert_eq!(
-            hmac(bad, json!(["HS256"])).unwrap_err().field,
-            "providers[0].hmac_secret.inline_base64url"
-        );
-        let both = json!({"inline_string": "x", "inline_base64url": "eA"});
-        assert_eq!(
-            hmac(both, json!(["HS256"])).unwrap_err().field,
-            "providers[0].hmac_secret"
-        );
-        // HS algorithms on a JWKS provider.
+        let keys = config.providers[0]
+            .local_keys(&crate::verify::Verifier::default())
+            .unwrap();
+        assert_eq!(keys.len(), 1);
+        // Never by default.
+        let err = local(json!([oct.clone()]), json!(null)).unwrap_err();
+        assert_eq!(err.field, "providers[0].local_jwks.inline_string");
+        assert!(err.message.contains("HS256"), "{err}");
+        // Never for a remote key set.
         let mut value = minimal();
-        value["providers"][0]["algorithms"] = json!(["HS256"]);
+        value["providers"][0]["algorithms"] = json!(["RS256", "HS256"]);
         let err = parse(value).unwrap_err();
-        assert_eq!(err.field, "providers[0].algorithms[0]");
-        assert!(err.message.contains("hmac_secret"), "{err}");
-        // hmac_secret beside a key set.
-        let mut value = minimal();
-        value["providers"][0]["hmac_secret"] = secret;
-        value["providers"][0]["algorithms"] = json!(["HS256"]);
-        assert_eq!(parse(value).unwrap_err().field, "providers[0]");
+        assert_eq!(err.field, "providers[0].algorithms[1]");
+        assert!(err.message.contains("local_jwks"), "{err}");
+        // A secret shorter than its alg's hash is not a key.
+        let short = json!({"kty": "oct", "alg": "HS384", "k": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE"});
+        let err = local(json!([short]), json!(["HS384"])).unwrap_err();
+        assert_eq!(err.field, "providers[0].local_jwks.inline_string");
     }
 
     #[test]

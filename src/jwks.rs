@@ -5,8 +5,8 @@
 //! skipped entry is reported as a [`SkippedKey`] so the caller can log why, without the key itself.
 //!
 //! Policy, per entry (RFC 8725 section 3.1: the key decides how it is used, never the token):
-//! - `kty` must be `RSA`, `EC` or `OKP`; `oct` (a shared secret) is never taken from a key set,
-//!   however it arrives: an HMAC secret is configured on the provider itself.
+//! - `kty` must be `RSA`, `EC` or `OKP`; `oct` (an HMAC secret) only in a key set from the
+//!   configuration ([`KeySet::parse_local`]), never in a fetched one.
 //! - `use`, when present, must be `sig`; `key_ops`, when present, must contain `verify`.
 //! - `alg`, when present, must be an asymmetric algorithm this filter verifies ([`Algorithm`])
 //!   and fit the key type and curve; the key is then used for that algorithm only.
@@ -103,6 +103,8 @@ pub enum SkipReason {
     Ed25519Length,
     /// An Ed25519 `x` is not a canonical point of large order.
     Ed25519Invalid,
+    /// An `oct` key shorter than its algorithm's hash.
+    SecretTooShort,
 }
 
 impl From<KeyError> for SkipReason {
@@ -116,8 +118,7 @@ impl From<KeyError> for SkipReason {
             KeyError::EcPointInvalid => Self::EcPointInvalid,
             KeyError::Ed25519Length => Self::Ed25519Length,
             KeyError::Ed25519Invalid => Self::Ed25519Invalid,
-            // Secrets never come from a key set.
-            KeyError::SecretTooShort => Self::UnsupportedKty,
+            KeyError::SecretTooShort => Self::SecretTooShort,
         }
     }
 }
@@ -143,6 +144,7 @@ impl fmt::Display for SkipReason {
             Self::EcPointInvalid => KeyError::EcPointInvalid.fmt(f),
             Self::Ed25519Length => KeyError::Ed25519Length.fmt(f),
             Self::Ed25519Invalid => KeyError::Ed25519Invalid.fmt(f),
+            Self::SecretTooShort => KeyError::SecretTooShort.fmt(f),
         }
     }
 }
@@ -245,10 +247,26 @@ impl KeySet {
     /// Fails when the document as a whole is unusable, including when no entry is usable, so an
     /// empty or all-foreign set never replaces a working one.
     pub fn parse(doc: &[u8], verifier: &Verifier) -> Result<ParsedKeySet, JwksError> {
-        let value: Value = serde_json::from_slice(doc).map_err(|err| JwksError::NotJson {
-            line: err.line(),
-            column: err.column(),
-        })?;
+        Self::parse_document(doc, verifier, Secrets::Refused)
+    }
+
+    fn parse_document(
+        doc: &[u8],
+        verifier: &Verifier,
+        secrets: Secrets,
+    ) -> Result<ParsedKeySet, JwksError> {
+        let value: Value = match serde_json::from_slice(doc) {
+            Ok(value) => value,
+            // Envoy reads key sets with protobuf's JSON parser, which accepts a comma before
+            // `}` or `]`; key sets copied from Envoy configurations have them. The retry
+            // costs nothing on a well-formed document.
+            Err(err) => without_trailing_commas(doc)
+                .and_then(|lenient| serde_json::from_slice(&lenient).ok())
+                .ok_or(JwksError::NotJson {
+                    line: err.line(),
+                    column: err.column(),
+                })?,
+        };
         let Value::Object(top) = value else {
             return Err(JwksError::NotAnObject);
         };
@@ -258,7 +276,7 @@ impl KeySet {
         let mut keys = Vec::new();
         let mut skipped = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
-            match parse_key(entry, verifier) {
+            match parse_key(entry, verifier, secrets) {
                 Ok(jwk) => keys.push(jwk),
                 Err(reason) => skipped.push(SkippedKey {
                     index,
@@ -279,7 +297,21 @@ impl KeySet {
         })
     }
 
-    /// A set of one configured key (an HMAC secret), for `verifier`.
+    /// A key set from configuration (`local_jwks.inline_string`): a JWKS document, in which
+    /// alone `oct` keys (HMAC secrets) are accepted, or, as Envoy also takes, one PEM public key.
+    pub fn parse_local(text: &str, verifier: &Verifier) -> Result<ParsedKeySet, String> {
+        if crate::pem::is_pem(text) {
+            let key = crate::pem::parse(text, verifier.plan()).map_err(|err| err.to_string())?;
+            return Ok(ParsedKeySet {
+                keys: Self::from_key(key, verifier),
+                skipped: Vec::new(),
+            });
+        }
+        Self::parse_document(text.as_bytes(), verifier, Secrets::Accepted)
+            .map_err(|err| err.to_string())
+    }
+
+    /// A set of one configured key (a PEM key, an HMAC secret), for `verifier`.
     pub fn from_key(key: PublicKey, verifier: &Verifier) -> Self {
         Self {
             keys: vec![Jwk {
@@ -351,13 +383,25 @@ impl KeySet {
     }
 }
 
+/// Whether a document may carry `oct` keys: only one from the configuration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    Accepted,
+    Refused,
+}
+
 /// Applies the per-key policy to one entry of `keys`.
-fn parse_key(entry: &Value, verifier: &Verifier) -> Result<Jwk, SkipReason> {
+fn parse_key(entry: &Value, verifier: &Verifier, secrets: Secrets) -> Result<Jwk, SkipReason> {
     let Value::Object(obj) = entry else {
         return Err(SkipReason::NotAnObject);
     };
     let kty = optional_str(obj, "kty")?.ok_or(SkipReason::MissingMember("kty"))?;
-    if !matches!(kty, "RSA" | "EC" | "OKP") {
+    let known = match kty {
+        "RSA" | "EC" | "OKP" => true,
+        "oct" => secrets == Secrets::Accepted,
+        _ => false,
+    };
+    if !known {
         return Err(SkipReason::UnsupportedKty);
     }
     let kid = optional_str(obj, "kid")?
@@ -381,7 +425,7 @@ fn parse_key(entry: &Value, verifier: &Verifier) -> Result<Jwk, SkipReason> {
         None => None,
         Some(name) => Some(
             Algorithm::from_name(name)
-                .filter(|alg| !alg.is_symmetric())
+                .filter(|alg| secrets == Secrets::Accepted || !alg.is_symmetric())
                 .ok_or(SkipReason::UnsupportedAlg)?,
         ),
     };
@@ -423,6 +467,21 @@ fn parse_key(entry: &Value, verifier: &Verifier) -> Result<Jwk, SkipReason> {
             let y = required_base64url(obj, "y")?;
             PublicKey::ec(curve, &x, &y, plan)?
         }
+        "oct" => {
+            if !fits(KeyKind::Secret) {
+                return Err(SkipReason::AlgMismatch);
+            }
+            let algs: Vec<Algorithm> = alg.into_iter().collect();
+            let secret = required_base64url(obj, "k")?;
+            // Without `alg`, at least HS256's 32 bytes; a longer hash then needs a longer key
+            // at verification (RFC 7518 section 3.2).
+            let floor = if algs.is_empty() {
+                &[Algorithm::Hs256][..]
+            } else {
+                &algs
+            };
+            PublicKey::secret(&secret, floor)?
+        }
         _ => {
             match optional_str(obj, "crv")? {
                 None => return Err(SkipReason::MissingMember("crv")),
@@ -437,6 +496,37 @@ fn parse_key(entry: &Value, verifier: &Verifier) -> Result<Jwk, SkipReason> {
         }
     };
     Ok(Jwk { kid, alg, key })
+}
+
+/// `doc` with every comma that directly precedes `}` or `]` (outside strings) removed, when it
+/// has any.
+fn without_trailing_commas(doc: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(doc.len());
+    let (mut in_string, mut escaped, mut removed) = (false, false, false);
+    for (i, &byte) in doc.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if byte == b',' {
+            let next = doc
+                .get(i + 1..)
+                .and_then(|rest| rest.iter().find(|b| !b.is_ascii_whitespace()));
+            // Only a comma after a value: `[,]` stays an error.
+            let previous = out.iter().rev().find(|b| !b.is_ascii_whitespace());
+            if matches!(next, Some(b'}' | b']')) && !matches!(previous, Some(b'[' | b'{' | b',')) {
+                removed = true;
+                continue;
+            }
+        }
+        out.push(byte);
+    }
+    removed.then_some(out)
 }
 
 /// A string member that may be absent; `null` counts as absent, other non-strings are refused.
@@ -718,9 +808,10 @@ mod tests {
             skip_reason(ec_jwk(&ec, json!({"crv": "P-256"}))),
             Some(SkipReason::EcCoordinateLength)
         );
+        // Shorter coordinates are left-padded (see PublicKey::ec): then not a P-521 point.
         assert_eq!(
             skip_reason(ec_jwk(&ec, json!({"crv": "P-521"}))),
-            Some(SkipReason::EcCoordinateLength)
+            Some(SkipReason::EcPointInvalid)
         );
         for crv in ["secp256k1", "P-192", "p-384"] {
             assert_eq!(
@@ -745,8 +836,13 @@ mod tests {
             skip_reason(ec_jwk(&ec, json!({"y": 5}))),
             Some(SkipReason::WrongType("y"))
         );
+        // A short coordinate is left-padded, and then not on the curve; an empty one is refused.
         assert_eq!(
             skip_reason(ec_jwk(&ec, json!({"x": b64(&[1; 47])}))),
+            Some(SkipReason::EcPointInvalid)
+        );
+        assert_eq!(
+            skip_reason(ec_jwk(&ec, json!({"x": ""}))),
             Some(SkipReason::EcCoordinateLength)
         );
         assert_eq!(
@@ -947,10 +1043,33 @@ mod tests {
             KeySet::parse(b"", &crate::verify::Verifier::default()),
             Err(JwksError::NotJson { .. })
         ));
-        assert!(matches!(
-            KeySet::parse(b"{\"keys\": [],}", &crate::verify::Verifier::default()),
-            Err(JwksError::NotJson { .. })
-        ));
+        // Trailing commas are read as Envoy's protobuf parser reads them; any other syntax
+        // error is still one, reported where the original text has it.
+        assert_eq!(
+            KeySet::parse(b"{\"keys\": [],}", &crate::verify::Verifier::default()).unwrap_err(),
+            JwksError::NoUsableKeys { skipped: vec![] }
+        );
+        assert_eq!(
+            KeySet::parse(
+                b"{\"keys\": [\"a,]\",],}",
+                &crate::verify::Verifier::default()
+            )
+            .unwrap_err(),
+            JwksError::NoUsableKeys {
+                skipped: vec![SkippedKey {
+                    index: 0,
+                    kid: None,
+                    reason: SkipReason::NotAnObject
+                }]
+            }
+        );
+        assert_eq!(
+            KeySet::parse(b"{\"keys\": [,]}", &crate::verify::Verifier::default()).unwrap_err(),
+            JwksError::NotJson {
+                line: 1,
+                column: 11
+            }
+        );
         assert!(matches!(
             KeySet::parse(b"\xff\xfe", &crate::verify::Verifier::default()),
             Err(JwksError::NotJson { .. })

@@ -14,6 +14,7 @@ pub mod flow;
 pub mod jwks;
 pub mod keystore;
 pub mod path;
+pub mod pem;
 pub mod policy;
 pub mod sources;
 pub mod token;

@@ -7,7 +7,7 @@ use crate::config::{Config, HttpUri, JwksEndpoint, JwksSource, RemoteJwks};
 use crate::flow::{self, Decision};
 use crate::jwks::{KeySet, ParsedKeySet};
 use crate::keystore::{retry_delay_ms, ProviderStore, WorkerKeys};
-use crate::verify::{PublicKey, Verifier};
+use crate::verify::Verifier;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
@@ -416,21 +416,9 @@ impl RootContext for Root {
                     stores.push(Some(store));
                     local.push(None);
                 }
-                JwksSource::Local(document) => {
+                JwksSource::Local(_) => {
                     stores.push(None);
-                    local.push(
-                        KeySet::parse(document.as_bytes(), &verifier)
-                            .ok()
-                            .map(|p| Rc::new(p.keys)),
-                    );
-                }
-                JwksSource::Secret(secret) => {
-                    stores.push(None);
-                    local.push(
-                        PublicKey::secret(secret, &provider.algorithms)
-                            .ok()
-                            .map(|key| Rc::new(KeySet::from_key(key, &verifier))),
-                    );
+                    local.push(provider.local_keys(&verifier).map(Rc::new));
                 }
             }
             if provider.audiences.is_empty() {

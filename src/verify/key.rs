@@ -159,12 +159,23 @@ impl PublicKey {
         Ok(key)
     }
 
-    /// An EC key from its fixed-width affine coordinates, checked to lie on `curve`.
+    /// An EC key from its affine coordinates, checked to lie on `curve`.
+    ///
+    /// RFC 7518 section 6.2.1.2 asks for the curve's full width; a coordinate that is shorter
+    /// is left-padded with zeros, as BoringSSL and jwt_verify_lib read it (encoders that drop
+    /// a leading zero byte exist, most often for P-521). A longer one is refused.
     pub fn ec(curve: Curve, x: &[u8], y: &[u8], plan: &Plan) -> Result<Self, KeyError> {
         let width = curve.coordinate_len();
-        if x.len() != width || y.len() != width {
+        if x.len() > width || y.len() > width || x.is_empty() || y.is_empty() {
             return Err(KeyError::EcCoordinateLength);
         }
+        let pad = |v: &[u8]| {
+            let mut full = vec![0_u8; width - v.len()];
+            full.extend_from_slice(v);
+            full
+        };
+        let (x, y) = (pad(x), pad(y));
+        let (x, y) = (x.as_slice(), y.as_slice());
         let alg = match curve {
             Curve::P256 => Algorithm::Es256,
             Curve::P384 => Algorithm::Es384,

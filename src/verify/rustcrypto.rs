@@ -61,7 +61,12 @@ fn hmac(alg: Algorithm, key: &PublicKey, message: &Message<'_>, signature: &[u8]
             Err(_) => false,
         }
     }
-    let Some(secret) = key.secret.as_deref() else {
+    // RFC 7518 section 3.2: a key at least as long as the hash.
+    let Some(secret) = key
+        .secret
+        .as_deref()
+        .filter(|secret| secret.len() >= alg.hash().len())
+    else {
         return false;
     };
     match alg {

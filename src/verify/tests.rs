@@ -297,8 +297,14 @@ fn keys_are_validated_whatever_the_backend() {
                 KeyError::EcPointInvalid,
                 "{name} {curve:?}"
             );
+            let longer = [&[0_u8][..], &x].concat();
             assert_eq!(
-                PublicKey::ec(curve, &x[1..], &y, plan).unwrap_err(),
+                PublicKey::ec(curve, &longer, &y, plan).unwrap_err(),
+                KeyError::EcCoordinateLength,
+                "{name} {curve:?}"
+            );
+            assert_eq!(
+                PublicKey::ec(curve, &[], &y, plan).unwrap_err(),
                 KeyError::EcCoordinateLength,
                 "{name} {curve:?}"
             );

@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_authn_wasm::verify::Algorithm;
 use jwt_authn_wasm::cache::CacheConfig;
 use jwt_authn_wasm::config::Config;
 use jwt_authn_wasm::flow::{self, Decision, KeySource, RequestHeaders, TokenCache};
 use jwt_authn_wasm::jwks::KeySet;
 use jwt_authn_wasm::keystore::{Availability, KeyVersion};
+use jwt_authn_wasm::verify::Algorithm;
 use p384::ecdsa::signature::Verifier as _;
 use serde_json::Value;
 
@@ -151,8 +151,12 @@ fn run() -> Result<(), String> {
     let rs = tokens(&format!("{dir}/rs256.txt"))?;
     let es = tokens(&format!("{dir}/es384.txt"))?;
 
-    let parse_us = time(budget, |_| KeySet::parse(&doc, &jwt_authn_wasm::verify::Verifier::default()).is_ok())?;
-    let set = KeySet::parse(&doc, &jwt_authn_wasm::verify::Verifier::default()).map_err(|e| e.to_string())?.keys;
+    let parse_us = time(budget, |_| {
+        KeySet::parse(&doc, &jwt_authn_wasm::verify::Verifier::default()).is_ok()
+    })?;
+    let set = KeySet::parse(&doc, &jwt_authn_wasm::verify::Verifier::default())
+        .map_err(|e| e.to_string())?
+        .keys;
 
     let fast = |alg: Algorithm, toks: &[Token]| {
         time(budget, |i| {
