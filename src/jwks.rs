@@ -23,7 +23,8 @@
 //! Keys are prepared for the [`Verifier`]'s plan as they are parsed (DER for the host, tables
 //! for our own arithmetic), so a key set costs its conversions once per generation.
 //!
-//! Google's x509 map format and PEM documents are not accepted.
+//! Google's x509 key map (`{"<kid>": "<PEM certificate>"}`, as Firebase and Google service
+//! accounts publish) is read too: each certificate's public key under its kid.
 
 use std::fmt;
 
@@ -105,6 +106,8 @@ pub enum SkipReason {
     Ed25519Invalid,
     /// An `oct` key shorter than its algorithm's hash.
     SecretTooShort,
+    /// An x509 map entry that is not a readable certificate with a supported key.
+    BadCertificate,
 }
 
 impl From<KeyError> for SkipReason {
@@ -145,6 +148,7 @@ impl fmt::Display for SkipReason {
             Self::Ed25519Length => KeyError::Ed25519Length.fmt(f),
             Self::Ed25519Invalid => KeyError::Ed25519Invalid.fmt(f),
             Self::SecretTooShort => KeyError::SecretTooShort.fmt(f),
+            Self::BadCertificate => f.write_str("not a readable certificate with a supported key"),
         }
     }
 }
@@ -271,7 +275,7 @@ impl KeySet {
             return Err(JwksError::NotAnObject);
         };
         let Some(Value::Array(entries)) = top.get("keys") else {
-            return Err(JwksError::NoKeysArray);
+            return Self::from_x509_map(&top, verifier);
         };
         let mut keys = Vec::new();
         let mut skipped = Vec::new();
@@ -282,6 +286,52 @@ impl KeySet {
                     index,
                     kid: reported_kid(entry),
                     reason,
+                }),
+            }
+        }
+        if keys.is_empty() {
+            return Err(JwksError::NoUsableKeys { skipped });
+        }
+        Ok(ParsedKeySet {
+            keys: KeySet {
+                keys,
+                verifier: verifier.clone(),
+            },
+            skipped,
+        })
+    }
+
+    /// Google's x509 key map (`{"<kid>": "-----BEGIN CERTIFICATE-----...", ...}`), which
+    /// Envoy also reads as a key set: each certificate's key under its `kid`, with no `alg`.
+    /// An object that is neither this nor a JWKS is [`JwksError::NoKeysArray`].
+    fn from_x509_map(
+        top: &Map<String, Value>,
+        verifier: &Verifier,
+    ) -> Result<ParsedKeySet, JwksError> {
+        let is_map = !top.is_empty()
+            && top
+                .values()
+                .all(|value| value.as_str().is_some_and(crate::pem::is_certificate));
+        if !is_map {
+            return Err(JwksError::NoKeysArray);
+        }
+        let mut keys = Vec::new();
+        let mut skipped = Vec::new();
+        for (index, (kid, value)) in top.iter().enumerate() {
+            let text = value.as_str().unwrap_or_default();
+            match crate::pem::parse_certificate(text, verifier.plan()) {
+                Ok(key) => keys.push(Jwk {
+                    kid: Some(kid.clone()).filter(|kid| !kid.is_empty()),
+                    alg: None,
+                    key,
+                }),
+                Err(err) => skipped.push(SkippedKey {
+                    index,
+                    kid: Some(kid.chars().take(MAX_REPORTED_KID_CHARS).collect()),
+                    reason: match err {
+                        crate::pem::PemError::Key(err) => err.into(),
+                        _ => SkipReason::BadCertificate,
+                    },
                 }),
             }
         }
@@ -1385,6 +1435,38 @@ mod tests {
                 seen += 1;
             }
             assert!(seen > 50, "only {seen} JWKS cases");
+        }
+
+        #[test]
+        fn google_x509_maps_give_one_key_per_kid() {
+            let dir = vector_dir().unwrap();
+            let case = cases(&dir, "verify")
+                .into_iter()
+                .find(|case| case["name"] == "jvl_x509_real_token_ok")
+                .unwrap();
+            let text = case["jwks"].as_str().unwrap();
+            let verifier = crate::verify::Verifier::default();
+            let parsed = KeySet::parse(text.as_bytes(), &verifier).unwrap();
+            let map: Map<String, Value> = serde_json::from_str(text).unwrap();
+            assert_eq!(parsed.keys.len(), map.len());
+            for (kid, _) in &map {
+                assert!(parsed.keys.has_kid(kid), "{kid}");
+            }
+            // One certificate cut short: that kid is skipped, the others stay.
+            let mut broken = map.clone();
+            let (first, value) = map.iter().next().unwrap();
+            let cut = value.as_str().unwrap().replacen("MII", "MIJ", 1);
+            broken.insert(first.clone(), Value::String(cut));
+            let parsed = KeySet::parse(Value::Object(broken).to_string().as_bytes(), &verifier);
+            let parsed = parsed.unwrap();
+            assert_eq!(parsed.skipped.len(), 1);
+            assert_eq!(parsed.skipped[0].reason, SkipReason::BadCertificate);
+            // Strings that are not certificates: not a key set at all.
+            let plain = json!({"a": "b"}).to_string();
+            assert_eq!(
+                KeySet::parse(plain.as_bytes(), &verifier).unwrap_err(),
+                JwksError::NoKeysArray
+            );
         }
 
         #[test]

@@ -12,6 +12,8 @@ use crate::verify::{Algorithm, Curve, KeyError, KeyKind, Plan, PublicKey};
 
 const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
 const END: &str = "-----END PUBLIC KEY-----";
+const BEGIN_CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----";
+const END_CERTIFICATE: &str = "-----END CERTIFICATE-----";
 
 /// OID contents (without tag and length) of the algorithms and curves accepted.
 const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -52,17 +54,47 @@ pub fn is_pem(text: &str) -> bool {
 
 /// The one public key of a PEM document, prepared for `plan`.
 pub fn parse(text: &str, plan: &Plan) -> Result<PublicKey, PemError> {
-    let text = text.trim();
+    spki(&pem_body(text, BEGIN, END)?, plan)
+}
+
+/// Whether `text` is one PEM certificate (a value of Google's x509 key map).
+pub fn is_certificate(text: &str) -> bool {
+    text.trim_start().starts_with(BEGIN_CERTIFICATE)
+}
+
+/// The public key of one PEM X.509 certificate, as Google's x509 key maps publish keys
+/// (`{"<kid>": "-----BEGIN CERTIFICATE-----..."}`). Only the key is used: like Envoy, the
+/// certificate's dates, issuer and signature are not checked; the map's URL is the trust.
+pub fn parse_certificate(text: &str, plan: &Plan) -> Result<PublicKey, PemError> {
+    let der = pem_body(text, BEGIN_CERTIFICATE, END_CERTIFICATE)?;
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+    let mut outer = Reader(&der);
+    let mut certificate = Reader(outer.take(0x30)?);
+    outer.end()?;
+    let mut tbs = Reader(certificate.take(0x30)?);
+    // version [0] EXPLICIT (optional), serialNumber, signature, issuer, validity, subject.
+    if tbs.peek() == Some(0xa0) {
+        tbs.take(0xa0)?;
+    }
+    tbs.take(0x02)?;
+    for _ in 0..4 {
+        tbs.take(0x30)?;
+    }
+    spki(tbs.take_whole(0x30)?, plan)
+}
+
+/// The DER inside one PEM block between `begin` and `end`.
+fn pem_body(text: &str, begin: &str, end: &str) -> Result<Vec<u8>, PemError> {
     let body = text
-        .strip_prefix(BEGIN)
-        .and_then(|rest| rest.strip_suffix(END))
+        .trim()
+        .strip_prefix(begin)
+        .and_then(|rest| rest.strip_suffix(end))
         .ok_or(PemError::NotPem)?;
     if body.contains("-----") {
         return Err(PemError::NotPem);
     }
     let compact: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let der = STANDARD.decode(compact).map_err(|_| PemError::NotPem)?;
-    spki(&der, plan)
+    STANDARD.decode(compact).map_err(|_| PemError::NotPem)
 }
 
 /// A DER SubjectPublicKeyInfo.
@@ -135,6 +167,19 @@ fn unsigned(content: &[u8]) -> Result<&[u8], PemError> {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// The tag of the next TLV.
+    fn peek(&self) -> Option<u8> {
+        self.0.first().copied()
+    }
+
+    /// The whole next TLV (tag and length included), which must have `tag`.
+    fn take_whole(&mut self, tag: u8) -> Result<&'a [u8], PemError> {
+        let start = self.0;
+        let content = self.take(tag)?;
+        let header = start.len() - self.0.len() - content.len();
+        start.get(..header + content.len()).ok_or(PemError::BadDer)
+    }
+
     /// The content of the next TLV, which must have `tag`.
     fn take(&mut self, tag: u8) -> Result<&'a [u8], PemError> {
         let (&found, rest) = self.0.split_first().ok_or(PemError::BadDer)?;
