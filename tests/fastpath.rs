@@ -1,4 +1,4 @@
-//! The fast verification paths (src/crypto/) against Wycheproof and against RustCrypto.
+//! The fast verification paths (src/verify/own/) against Wycheproof and against RustCrypto.
 //!
 //! - Wycheproof: every vector of RSA PKCS#1 v1.5 SHA-256 (2048-bit) and ECDSA P-384 SHA-384 in
 //!   P1363 (raw `r || s`) form: `valid` must verify, `invalid` must not (`acceptable` is only

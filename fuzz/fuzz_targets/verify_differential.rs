@@ -1,4 +1,4 @@
-//! The filter's own signature verification (`src/crypto/`) against the stock RustCrypto crates:
+//! The filter's own signature verification (`src/verify/own/`) against the stock RustCrypto crates:
 //! both must give the same answer for every input.
 //!
 //! The first byte picks the check:
