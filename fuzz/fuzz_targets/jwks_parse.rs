@@ -1,8 +1,8 @@
 //! JWKS documents as a provider (or whoever sits between it and Envoy) might serve them.
 #![no_main]
 
-use jwt_authn_wasm::verify::Algorithm;
 use jwt_authn_wasm::jwks::{KeyMatch, KeySet};
+use jwt_authn_wasm::verify::Algorithm;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

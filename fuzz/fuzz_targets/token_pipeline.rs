@@ -15,7 +15,6 @@ use jwt_authn_wasm::error::ErrorCode;
 use jwt_authn_wasm::jwks::KeySet;
 use jwt_authn_wasm::token::{Limits, TypPolicy, UntrustedToken};
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
 
 /// The clock the seeds were minted for (their `exp` is ten years later).
 const NOW: u64 = 1_795_438_100;
@@ -29,27 +28,35 @@ struct Fixture {
 }
 
 fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let config = serde_json::json!({
-            "providers": [{
-                "name": "fuzz",
-                "issuer": "https://idp.fuzz.test/",
-                "audiences": ["https://api.fuzz.test"],
-                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}}
-            }]
-        });
-        let Ok(config) = Config::parse(config.to_string().as_bytes()) else {
-            panic!("the fuzz configuration does not parse");
-        };
-        let Ok(parsed) = KeySet::parse(KEYS.as_bytes(), &jwt_authn_wasm::verify::Verifier::default()) else {
-            panic!("the fuzz key set does not parse");
-        };
-        Fixture {
-            config,
-            keys: parsed.keys,
-        }
-    })
+    thread_local! {
+        // libFuzzer runs one thread, and the fixture holds `Rc`s (not `Sync`).
+        static FIXTURE: &'static Fixture = Box::leak(Box::new(build()));
+    }
+    FIXTURE.with(|fixture| *fixture)
+}
+
+fn build() -> Fixture {
+    let config = serde_json::json!({
+        "providers": [{
+            "name": "fuzz",
+            "issuer": "https://idp.fuzz.test/",
+            "audiences": ["https://api.fuzz.test"],
+            "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}}
+        }]
+    });
+    let Ok(config) = Config::parse(config.to_string().as_bytes()) else {
+        panic!("the fuzz configuration does not parse");
+    };
+    let Ok(parsed) = KeySet::parse(
+        KEYS.as_bytes(),
+        &jwt_authn_wasm::verify::Verifier::default(),
+    ) else {
+        panic!("the fuzz key set does not parse");
+    };
+    Fixture {
+        config,
+        keys: parsed.keys,
+    }
 }
 
 fn token_text(data: &[u8]) -> Option<String> {

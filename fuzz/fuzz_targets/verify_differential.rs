@@ -10,15 +10,13 @@
 //! Seeds hold valid signatures, so mutations probe the edges of "valid".
 #![no_main]
 
-use jwt_authn_wasm::verify::Algorithm;
+use jwt_authn_wasm::jwks::{KeyMatch, KeySet};
 use jwt_authn_wasm::verify::own::rsa::RsaVerifyingKey;
-use jwt_authn_wasm::jwks::{KeyMaterial, KeySet};
-use jwt_authn_wasm::signature;
+use jwt_authn_wasm::verify::Algorithm;
 use libfuzzer_sys::fuzz_target;
 use p384::ecdsa::signature::Verifier as _;
 use rsa::traits::PublicKeyParts as _;
 use rsa::BigUint;
-use std::sync::OnceLock;
 
 const KEYS: &str = include_str!("../keys.json");
 
@@ -37,45 +35,46 @@ fn b64(value: &serde_json::Value) -> Vec<u8> {
 }
 
 fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let Ok(parsed) = KeySet::parse(KEYS.as_bytes(), &jwt_authn_wasm::verify::Verifier::default()) else {
-            panic!("the fuzz key set does not parse");
-        };
-        let Ok(doc) = serde_json::from_str::<serde_json::Value>(KEYS) else {
-            panic!("keys.json is not JSON");
-        };
-        let key = |kty: &str| {
-            doc["keys"]
-                .as_array()
-                .and_then(|keys| keys.iter().find(|k| k["kty"] == kty).cloned())
-                .unwrap_or_default()
-        };
-        let rsa_jwk = key("RSA");
-        let n = BigUint::from_bytes_be(&b64(&rsa_jwk["n"]));
-        let e = BigUint::from_bytes_be(&b64(&rsa_jwk["e"]));
-        let Ok(public) = rsa::RsaPublicKey::new(n, e) else {
-            panic!("stock rsa refuses the fuzz key");
-        };
-        let ec_jwk = key("EC");
-        let mut sec1 = vec![4_u8];
-        sec1.extend(b64(&ec_jwk["x"]));
-        sec1.extend(b64(&ec_jwk["y"]));
-        let Ok(stock_ec) = p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1) else {
-            panic!("stock p384 refuses the fuzz key");
-        };
-        Fixture {
-            keys: parsed.keys,
-            stock_rsa: rsa::pkcs1v15::VerifyingKey::new(public),
-            stock_ec,
-        }
-    })
+    thread_local! {
+        // libFuzzer runs one thread, and the fixture holds `Rc`s (not `Sync`).
+        static FIXTURE: &'static Fixture = Box::leak(Box::new(build()));
+    }
+    FIXTURE.with(|fixture| *fixture)
 }
 
-fn material(keys: &KeySet, alg: Algorithm) -> &KeyMaterial {
-    match keys.iter().find(|jwk| jwk.material.fits(alg)) {
-        Some(jwk) => &jwk.material,
-        None => panic!("no {alg} key in the fuzz key set"),
+fn build() -> Fixture {
+    let Ok(parsed) = KeySet::parse(
+        KEYS.as_bytes(),
+        &jwt_authn_wasm::verify::Verifier::default(),
+    ) else {
+        panic!("the fuzz key set does not parse");
+    };
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(KEYS) else {
+        panic!("keys.json is not JSON");
+    };
+    let key = |kty: &str| {
+        doc["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["kty"] == kty).cloned())
+            .unwrap_or_default()
+    };
+    let rsa_jwk = key("RSA");
+    let n = BigUint::from_bytes_be(&b64(&rsa_jwk["n"]));
+    let e = BigUint::from_bytes_be(&b64(&rsa_jwk["e"]));
+    let Ok(public) = rsa::RsaPublicKey::new(n, e) else {
+        panic!("stock rsa refuses the fuzz key");
+    };
+    let ec_jwk = key("EC");
+    let mut sec1 = vec![4_u8];
+    sec1.extend(b64(&ec_jwk["x"]));
+    sec1.extend(b64(&ec_jwk["y"]));
+    let Ok(stock_ec) = p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1) else {
+        panic!("stock p384 refuses the fuzz key");
+    };
+    Fixture {
+        keys: parsed.keys,
+        stock_rsa: rsa::pkcs1v15::VerifyingKey::new(public),
+        stock_ec,
     }
 }
 
@@ -89,12 +88,10 @@ fuzz_target!(|data: &[u8]| {
             let Some((sig, message)) = rest.split_at_checked(256) else {
                 return;
             };
-            let ours = signature::verify(
-                Algorithm::Rs256,
-                material(&fixture.keys, Algorithm::Rs256),
-                message,
-                sig,
-            );
+            let ours = fixture
+                .keys
+                .verify_with(None, Algorithm::Rs256, message, sig)
+                == KeyMatch::Verified;
             let stock = rsa::pkcs1v15::Signature::try_from(sig)
                 .is_ok_and(|sig| fixture.stock_rsa.verify(message, &sig).is_ok());
             assert_eq!(ours, stock, "RS256 disagrees with the rsa crate");
@@ -103,12 +100,10 @@ fuzz_target!(|data: &[u8]| {
             let Some((sig, message)) = rest.split_at_checked(96) else {
                 return;
             };
-            let ours = signature::verify(
-                Algorithm::Es384,
-                material(&fixture.keys, Algorithm::Es384),
-                message,
-                sig,
-            );
+            let ours = fixture
+                .keys
+                .verify_with(None, Algorithm::Es384, message, sig)
+                == KeyMatch::Verified;
             let stock = p384::ecdsa::Signature::from_slice(sig)
                 .is_ok_and(|sig| fixture.stock_ec.verify(message, &sig).is_ok());
             assert_eq!(ours, stock, "ES384 disagrees with the p384 crate");
