@@ -718,7 +718,20 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
             );
         }
     }
-    for alg in ["RS512", "PS256", "ES256", "EdDSA", "rs256"] {
+    // Algorithms we support, naming a key published for RS256: the key does not fit.
+    for alg in ["RS512", "PS256", "ES256", "EdDSA"] {
+        let header = format!(r#"{{"alg":"{alg}","kid":"rsa-1"}}"#);
+        probe.signed_refused(
+            &format!("alg {alg} naming the RS256 key"),
+            Alg::Rs256,
+            &header,
+            &claims,
+            "invalid_token",
+            "No key of the issuer matches the token",
+        );
+    }
+    // Names that are not JOSE algorithms (they are case-sensitive) are never allowed.
+    for alg in ["rs256", "RS1", "ES256K"] {
         let header = format!(r#"{{"alg":"{alg}","kid":"rsa-1"}}"#);
         probe.signed_refused(
             &format!("alg {alg}"),
