@@ -7,9 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use jwt_authn_wasm::config::Config;
-use jwt_authn_wasm::flow::{self, Decision, KeySource, RequestHeaders, TokenCache};
-use jwt_authn_wasm::jwks::KeySet;
-use jwt_authn_wasm::keystore::{Availability, KeyVersion};
+use jwt_authn_wasm::keys::jwks::KeySet;
+use jwt_authn_wasm::keys::store::{Availability, KeyVersion};
+use jwt_authn_wasm::request::flow::{self, Decision, KeySource, TokenCache};
+use jwt_authn_wasm::request::headers::RequestHeaders;
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -114,7 +115,7 @@ fn a_cache_hit_allocates_only_the_header_it_reads() {
         .as_bytes(),
     )
     .unwrap();
-    let mut cache = TokenCache::new(jwt_authn_wasm::cache::CacheConfig::default());
+    let mut cache = TokenCache::new(jwt_authn_wasm::config::token::CacheConfig::default());
     let now_ms = u64::try_from(testbed::mint::now_secs()).unwrap() * 1_000;
     for alg in [Alg::Rs256, Alg::Es384] {
         let headers = Headers(format!(

@@ -2,9 +2,10 @@
 //! lets through.
 #![no_main]
 
+use jwt_authn_wasm::config::token::Limits;
 use jwt_authn_wasm::error::ErrorCode;
-use jwt_authn_wasm::extract;
-use jwt_authn_wasm::token::{Limits, UntrustedToken};
+use jwt_authn_wasm::request::extract;
+use jwt_authn_wasm::request::token::UntrustedToken;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

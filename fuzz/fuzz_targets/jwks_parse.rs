@@ -1,7 +1,7 @@
 //! JWKS documents as a provider (or whoever sits between it and Envoy) might serve them.
 #![no_main]
 
-use jwt_authn_wasm::jwks::{KeyMatch, KeySet};
+use jwt_authn_wasm::keys::jwks::{KeyMatch, KeySet};
 use jwt_authn_wasm::verify::Algorithm;
 use libfuzzer_sys::fuzz_target;
 

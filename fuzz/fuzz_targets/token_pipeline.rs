@@ -9,11 +9,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_authn_wasm::authenticator;
+use jwt_authn_wasm::config::token::{Limits, TypPolicy};
 use jwt_authn_wasm::config::Config;
 use jwt_authn_wasm::error::ErrorCode;
-use jwt_authn_wasm::jwks::KeySet;
-use jwt_authn_wasm::token::{Limits, TypPolicy, UntrustedToken};
+use jwt_authn_wasm::keys::jwks::KeySet;
+use jwt_authn_wasm::request::authenticator;
+use jwt_authn_wasm::request::token::UntrustedToken;
 use libfuzzer_sys::fuzz_target;
 
 /// The clock the seeds were minted for (their `exp` is ten years later).

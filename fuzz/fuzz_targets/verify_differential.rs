@@ -10,7 +10,7 @@
 //! Seeds hold valid signatures, so mutations probe the edges of "valid".
 #![no_main]
 
-use jwt_authn_wasm::jwks::{KeyMatch, KeySet};
+use jwt_authn_wasm::keys::jwks::{KeyMatch, KeySet};
 use jwt_authn_wasm::verify::own::rsa::RsaVerifyingKey;
 use jwt_authn_wasm::verify::Algorithm;
 use libfuzzer_sys::fuzz_target;

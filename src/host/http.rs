@@ -1,10 +1,11 @@
-//! One request: read the header, decide through [`crate::flow`], apply the decision.
+//! One request: read the header, decide through [`crate::request::flow`], apply the decision.
 
 use super::metrics::Metrics;
 use super::shared::{now_ms, VmState, Waiter};
 use crate::error::{AuthError, ErrorReply};
-use crate::flow::{self, Decision, RequestHeaders};
-use crate::upstream::Edits;
+use crate::request::flow::{self, Decision};
+use crate::request::headers::RequestHeaders;
+use crate::request::upstream::Edits;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};

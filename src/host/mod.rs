@@ -1,7 +1,7 @@
 //! The proxy-wasm layer: Envoy's side of the filter, kept thin.
 //!
 //! [`root::Root`] owns the configuration, the key-fetch schedule and the VM's state shared with
-//! every request; [`http::Filter`] runs one request through [`crate::flow`]. Host calls go
+//! every request; [`http::Filter`] runs one request through [`crate::request::flow`]. Host calls go
 //! through `proxy_wasm::hostcalls` directly, never through SDK defaults that unwrap (see
 //! FIELD_NOTES: reading a non-UTF-8 header with the string getters traps the VM).
 //!

@@ -4,9 +4,10 @@ use super::http::{apply, Filter};
 use super::metrics::Metrics;
 use super::shared::{now_ms, random_u64, HostShared, VmState};
 use crate::config::{Config, HttpUri, JwksEndpoint, JwksSource, RemoteJwks};
-use crate::flow::{self, Decision};
-use crate::jwks::{KeySet, ParsedKeySet};
-use crate::keystore::{retry_delay_ms, ProviderStore, WorkerKeys};
+use crate::keys::jwks::{KeySet, ParsedKeySet};
+use crate::keys::local::local_key_sets;
+use crate::keys::store::{retry_delay_ms, ProviderStore, WorkerKeys};
+use crate::request::flow::{self, Decision};
 use crate::verify::Verifier;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -401,8 +402,14 @@ impl RootContext for Root {
                 return false;
             }
         };
+        let local = match local_key_sets(&config, &verifier) {
+            Ok(local) => local,
+            Err(err) => {
+                log::error!("jwt-authn-wasm refuses to start: {err}");
+                return false;
+            }
+        };
         let mut stores = Vec::with_capacity(config.providers.len());
-        let mut local = Vec::with_capacity(config.providers.len());
         for provider in &config.providers {
             match &provider.jwks {
                 JwksSource::Remote(remote) => {
@@ -414,12 +421,8 @@ impl RootContext for Root {
                         );
                     }
                     stores.push(Some(store));
-                    local.push(None);
                 }
-                JwksSource::Local(_) => {
-                    stores.push(None);
-                    local.push(provider.local_keys(&verifier).map(Rc::new));
-                }
+                JwksSource::Local(_) => stores.push(None),
             }
             if provider.audiences.is_empty() {
                 log::warn!(
@@ -435,8 +438,8 @@ impl RootContext for Root {
             vm.stores = stores;
             vm.local = local;
             vm.metrics = Metrics::define(&config);
-            vm.cache = crate::flow::TokenCache::new(config.token_cache);
-            vm.hit_plan = crate::flow::HitPlan::new(&config).map(Rc::new);
+            vm.cache = crate::request::flow::TokenCache::new(config.token_cache);
+            vm.hit_plan = crate::request::flow::HitPlan::new(&config).map(Rc::new);
             vm.config = Some(Rc::new(config));
         }
         if let Err(status) = hostcalls::set_tick_period(TICK) {

@@ -3,9 +3,11 @@
 
 use super::metrics::Metrics;
 use crate::config::Config;
-use crate::flow::{KeySource, TokenCache};
-use crate::jwks::KeySet;
-use crate::keystore::{Availability, KeyVersion, ProviderStore, SetError, SharedData, WorkerKeys};
+use crate::keys::jwks::KeySet;
+use crate::keys::store::{
+    Availability, KeyVersion, ProviderStore, SetError, SharedData, WorkerKeys,
+};
+use crate::request::flow::{KeySource, TokenCache};
 use crate::verify::Verifier;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
@@ -18,7 +20,7 @@ use std::time::UNIX_EPOCH;
 /// A request paused until its provider's first key set arrives.
 pub struct Waiter {
     /// The request's state, checked except for the signature.
-    pub pending: crate::flow::Pending,
+    pub pending: crate::request::flow::Pending,
     /// When the wait ends with a 503 (ms since the epoch).
     pub deadline_ms: u64,
 }
@@ -28,7 +30,7 @@ pub struct VmState {
     /// The active configuration; `None` until `on_configure` succeeds.
     pub config: Option<Rc<Config>>,
     /// How the active configuration answers a cache hit, when nothing but the token matters.
-    pub hit_plan: Option<Rc<crate::flow::HitPlan>>,
+    pub hit_plan: Option<Rc<crate::request::flow::HitPlan>>,
     /// The shared-data entries of each remote provider, in configuration order.
     pub stores: Vec<Option<ProviderStore>>,
     /// The key sets of local providers, parsed at configure time.
@@ -57,7 +59,7 @@ impl VmState {
             verifier: Verifier::default(),
             waiters: BTreeMap::new(),
             metrics: Metrics::default(),
-            cache: TokenCache::new(crate::cache::CacheConfig::default()),
+            cache: TokenCache::new(crate::config::token::CacheConfig::default()),
         }
     }
 

@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_authn_wasm::cache::CacheConfig;
+use jwt_authn_wasm::config::token::CacheConfig;
 use jwt_authn_wasm::config::Config;
-use jwt_authn_wasm::flow::{self, Decision, KeySource, RequestHeaders, TokenCache};
-use jwt_authn_wasm::jwks::KeySet;
-use jwt_authn_wasm::keystore::{Availability, KeyVersion};
+use jwt_authn_wasm::keys::jwks::KeySet;
+use jwt_authn_wasm::keys::store::{Availability, KeyVersion};
+use jwt_authn_wasm::request::flow::{self, Decision, KeySource, TokenCache};
+use jwt_authn_wasm::request::headers::RequestHeaders;
 use jwt_authn_wasm::verify::Algorithm;
 use p384::ecdsa::signature::Verifier as _;
 use serde_json::Value;
@@ -162,7 +163,7 @@ fn run() -> Result<(), String> {
         time(budget, |i| {
             let t = &toks[i % toks.len()];
             set.verify_with(t.kid.as_deref(), alg, &t.signing_input, &t.signature)
-                == jwt_authn_wasm::jwks::KeyMatch::Verified
+                == jwt_authn_wasm::keys::jwks::KeyMatch::Verified
         })
     };
     let rs_fast = fast(Algorithm::Rs256, &rs)?;

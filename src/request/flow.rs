@@ -10,23 +10,20 @@
 //! A CORS preflight that would not be allowed is let through instead (checked last, so requests
 //! with a token never read `:method` unless a rule matches on it).
 
-use crate::authenticator::{self, Prepared, Verified};
-use crate::cache::{self, Lookup, Validity, VerifiedCache};
+use crate::config::rules::Requirement;
+use crate::config::token::TokenSource;
 use crate::config::Config;
 use crate::error::{AuthError, ErrorCode};
-use crate::keystore::Availability;
+use crate::keys::store::Availability;
 use crate::path;
-use crate::policy::{Grant, Requirement};
-use crate::sources::{self, TokenSource};
-use crate::upstream::Edits;
+use crate::request::authenticator::{self, Prepared, Verified};
+use crate::request::cache::{self, Lookup, Validity, VerifiedCache};
+use crate::request::headers::RequestHeaders;
+use crate::request::policy::Grant;
+use crate::request::sources;
+use crate::request::upstream::Edits;
 use std::borrow::Cow;
 use std::rc::Rc;
-
-/// Read access to the request's headers (pseudo-headers included), as raw bytes.
-pub trait RequestHeaders {
-    /// The value of header `name` (lower case), if present.
-    fn header(&self, name: &str) -> Option<Vec<u8>>;
-}
 
 /// The key sets of the configured providers, as this VM currently sees them.
 pub trait KeySource {
@@ -299,7 +296,7 @@ impl HitPlan {
         if authorization.len() > self.max_authorization_bytes {
             return None;
         }
-        let token = crate::extract::common_form_token(authorization)?;
+        let token = crate::request::extract::common_form_token(authorization)?;
         let verified = cached(
             cache,
             keys,
@@ -490,7 +487,7 @@ fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::KeySet;
+    use crate::keys::jwks::KeySet;
     use serde_json::json;
     use std::rc::Rc;
     use testbed::mint::{tamper_signature, Alg, MintRequest, Minter};
@@ -576,7 +573,7 @@ mod tests {
         .unwrap();
         Keys(Availability::Ready(
             Rc::new(parsed.keys),
-            crate::keystore::KeyVersion {
+            crate::keys::store::KeyVersion {
                 generation: 1,
                 fetches: 1,
             },
@@ -584,7 +581,7 @@ mod tests {
     }
 
     fn no_cache() -> TokenCache {
-        TokenCache::new(crate::cache::CacheConfig {
+        TokenCache::new(crate::config::token::CacheConfig {
             capacity: 0,
             max_ttl_secs: 0,
         })
@@ -981,7 +978,7 @@ mod tests {
     #[test]
     fn a_cached_token_skips_verification_but_not_the_route() {
         let config = guide_config();
-        let mut cache = TokenCache::new(crate::cache::CacheConfig::default());
+        let mut cache = TokenCache::new(crate::config::token::CacheConfig::default());
         let token = bearer(&MintRequest::new(Alg::Rs256).claim("scope", "read:admin"));
         let plain = bearer(&MintRequest::new(Alg::Rs256));
         let user = Headers::request("GET", "/user").with("authorization", &token);
@@ -1033,7 +1030,7 @@ mod tests {
     #[test]
     fn a_cached_token_hits_in_every_form_the_header_allows() {
         let config = config();
-        let mut cache = TokenCache::new(crate::cache::CacheConfig::default());
+        let mut cache = TokenCache::new(crate::config::token::CacheConfig::default());
         let token = minter().mint(&MintRequest::new(Alg::Rs256)).unwrap();
         let forms = [
             format!("Bearer {token}"),
@@ -1174,7 +1171,7 @@ mod tests {
             // Both tokens verified by the full path of a configuration that accepts them (a
             // lookup without keys drops an entry, so every case starts from this state).
             let warm = || {
-                let mut cache = TokenCache::new(crate::cache::CacheConfig::default());
+                let mut cache = TokenCache::new(crate::config::token::CacheConfig::default());
                 for token in [&rs256, &es384] {
                     let headers = Headers::auth(Some(&format!("Bearer {token}")));
                     let first = on_request_headers(
@@ -1218,7 +1215,7 @@ mod tests {
                     Availability::Ready(set, _) => set,
                     _ => unreachable!(),
                 },
-                crate::keystore::KeyVersion {
+                crate::keys::store::KeyVersion {
                     generation: 2,
                     fetches: 2,
                 },

@@ -16,6 +16,7 @@
 //! - `jku`, `x5u`, `jwk`, `x5c` (and `x5t`) are never read: keys come only from the provider's
 //!   configured JWKS, so a token cannot name, embed or make the filter fetch its own key.
 
+use crate::config::token::{Limits, TypPolicy};
 use crate::error::{AuthError, ErrorCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -23,85 +24,6 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Number, Value};
 use std::cell::Cell;
 use std::fmt;
-
-/// Tokens longer than this are refused before any decoding (8 KiB, as large IdP tokens go).
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-
-/// Default bound of a whole `Authorization` value: a maximal token plus room for the scheme and
-/// spaces.
-pub const MAX_AUTHORIZATION_BYTES: usize = MAX_TOKEN_BYTES + 256;
-
-/// Default bound of a token's `kid`. Real key ids are a few dozen bytes (a UUID, a thumbprint).
-pub const MAX_KID_BYTES: usize = 256;
-
-/// Default bound of JSON nesting in a token's header and payload: well above any real claim set
-/// (RFC 9396 `authorization_details` nests four deep) and far below serde_json's own 128.
-pub const MAX_JSON_DEPTH: usize = 32;
-
-/// Size limits applied to what a client sends, each checked before the work it bounds.
-///
-/// Every limit is refused with a 401 and a fixed description; none of them makes the filter
-/// allocate more than the input it already holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest `Authorization` header value, in bytes ([`crate::extract`]).
-    pub max_authorization_bytes: usize,
-    /// Largest compact token, in bytes, checked before any decoding.
-    pub max_token_bytes: usize,
-    /// Largest `kid` header value, in bytes.
-    pub max_kid_bytes: usize,
-    /// Deepest nesting of arrays and objects in the header and the payload; the top-level object
-    /// counts as one level.
-    pub max_json_depth: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_authorization_bytes: MAX_AUTHORIZATION_BYTES,
-            max_token_bytes: MAX_TOKEN_BYTES,
-            max_kid_bytes: MAX_KID_BYTES,
-            max_json_depth: MAX_JSON_DEPTH,
-        }
-    }
-}
-
-/// Which `typ` header values a provider accepts (RFC 8725 section 3.11, RFC 9068 section 4).
-///
-/// Media types compare case-insensitively, and the `application/` prefix may be left out
-/// (RFC 7515 section 4.1.9).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TypPolicy {
-    /// `typ` absent, `JWT` or `at+jwt`.
-    #[default]
-    Jwt,
-    /// Only `at+jwt`: JWT access tokens (RFC 9068), so an ID token or any other JWT of the same
-    /// issuer cannot be replayed as an access token.
-    AccessToken,
-}
-
-/// `typ` values accepted under [`TypPolicy::Jwt`] (RFC 7519 section 5.1, RFC 9068 section 2.1).
-const JWT_TYP: [&str; 4] = ["jwt", "at+jwt", "application/jwt", "application/at+jwt"];
-
-/// `typ` values accepted under [`TypPolicy::AccessToken`].
-const ACCESS_TOKEN_TYP: [&str; 2] = ["at+jwt", "application/at+jwt"];
-
-impl TypPolicy {
-    /// Checks a token's `typ` header against this policy.
-    pub fn check(self, typ: Option<&str>) -> Result<(), AuthError> {
-        let accepted: &[&str] = match self {
-            Self::Jwt => &JWT_TYP,
-            Self::AccessToken => &ACCESS_TOKEN_TYP,
-        };
-        match typ {
-            None if self == Self::Jwt => Ok(()),
-            None => Err(malformed("Token type must be at+jwt")),
-            Some(typ) if accepted.iter().any(|t| t.eq_ignore_ascii_case(typ)) => Ok(()),
-            Some(_) if self == Self::AccessToken => Err(malformed("Token type must be at+jwt")),
-            Some(_) => Err(malformed("Token type is not accepted")),
-        }
-    }
-}
 
 /// The JOSE header members this filter acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -381,6 +303,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::token::{MAX_JSON_DEPTH, MAX_KID_BYTES, MAX_TOKEN_BYTES};
 
     fn b64(text: &str) -> String {
         URL_SAFE_NO_PAD.encode(text)
@@ -814,9 +737,9 @@ mod tests {
 #[cfg(test)]
 mod hostile {
     use super::UntrustedToken;
-    use crate::claims::{self, ClaimRules};
     use crate::error::{AuthError, ErrorCode};
-    use crate::jwks::{KeyMatch, KeySet};
+    use crate::keys::jwks::{KeyMatch, KeySet};
+    use crate::request::claims::{self, ClaimRules};
     use crate::verify::Algorithm;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;

@@ -1,9 +1,10 @@
 //! What the upstream sees of an authenticated request: claim headers, the payload header, and
 //! no credentials unless forwarding is on.
 
+use crate::config::token::TokenSource;
 use crate::config::{Config, Provider};
-use crate::policy::claim;
-use crate::sources::{self, TokenSource};
+use crate::request::policy::claim;
+use crate::request::sources;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::rc::Rc;

@@ -6,9 +6,12 @@
 //! rejected so a typo never silently weakens authentication. Every error names the field it is
 //! about, so an operator can fix it from one log line.
 
-use crate::policy::{RawRequirement, RawRule, Requirement, Rule};
-use crate::sources::TokenSource;
+pub mod rules;
+pub mod token;
+
+use crate::config::token::TokenSource;
 use crate::verify::{Algorithm, CryptoMode};
+use rules::{RawRequirement, RawRule, Requirement, Rule};
 use serde::Deserialize;
 use std::fmt;
 
@@ -43,7 +46,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -85,7 +89,7 @@ pub struct Config {
     /// Every header this filter may set upstream; incoming copies are always removed.
     pub owned_headers: std::rc::Rc<[String]>,
     /// Sizing of each worker's verified-token cache.
-    pub token_cache: crate::cache::CacheConfig,
+    pub token_cache: crate::config::token::CacheConfig,
     /// Whether any provider takes tokens from query parameters.
     pub tokens_in_params: bool,
     /// Whether any rule matches on the method (else `:method` is read only for a CORS check).
@@ -93,7 +97,7 @@ pub struct Config {
     /// The token sources of all providers, in provider order, without repeats.
     pub all_sources: Vec<TokenSource>,
     /// Size and depth limits on what a request may present.
-    pub limits: crate::token::Limits,
+    pub limits: crate::config::token::Limits,
     /// Where signatures are verified (`crypto`: auto, host or wasm).
     pub crypto: CryptoMode,
 }
@@ -135,7 +139,7 @@ pub struct Provider {
     /// Claims that hold scopes.
     pub scope_claims: Vec<String>,
     /// Which `typ` header values are accepted (RFC 9068 access tokens only, or any JWT).
-    pub typ_policy: crate::token::TypPolicy,
+    pub typ_policy: crate::config::token::TypPolicy,
 }
 
 /// Where a provider's keys come from.
@@ -143,8 +147,8 @@ pub struct Provider {
 pub enum JwksSource {
     /// Fetched over HTTP and refreshed.
     Remote(RemoteJwks),
-    /// A JWKS document or one PEM public key carried in the configuration (already checked
-    /// to hold a usable key). Only here may `oct` keys (HMAC secrets) appear.
+    /// A JWKS document or one PEM public key carried in the configuration, parsed at configure
+    /// time by [`crate::keys::local`]. Only here may `oct` keys (HMAC secrets) appear.
     Local(String),
 }
 
@@ -434,7 +438,7 @@ impl Config {
             Some(text) => parse_duration_ms(&text, "key_wait_timeout")?,
             None => DEFAULT_KEY_WAIT_TIMEOUT_MS,
         };
-        let mut limits = crate::token::Limits::default();
+        let mut limits = crate::config::token::Limits::default();
         if let Some(raw_limits) = raw.limits {
             let checks = [
                 (
@@ -474,7 +478,7 @@ impl Config {
                 }
             }
         }
-        let mut token_cache = crate::cache::CacheConfig::default();
+        let mut token_cache = crate::config::token::CacheConfig::default();
         if let Some(size) = raw.jwt_cache_config.and_then(|c| c.jwt_cache_size) {
             if size > 1_000_000 {
                 return Err(ConfigError::new(
@@ -636,19 +640,6 @@ fn algorithms(
 }
 
 impl Provider {
-    /// The key set of a provider whose keys are configured (`local_jwks`),
-    /// prepared for `verifier`: the one road local keys take, at configure time. `None` for
-    /// a remote provider, whose keys are fetched.
-    pub fn local_keys(&self, verifier: &crate::verify::Verifier) -> Option<crate::jwks::KeySet> {
-        match &self.jwks {
-            JwksSource::Remote(_) => None,
-            // Already checked to parse when the configuration was.
-            JwksSource::Local(text) => crate::jwks::KeySet::parse_local(text, verifier)
-                .ok()
-                .map(|parsed| parsed.keys),
-        }
-    }
-
     fn validate(raw: RawProvider, at: &str, crypto: CryptoMode) -> Result<Self, ConfigError> {
         if raw.name.is_empty()
             || !raw
@@ -688,26 +679,8 @@ impl Provider {
                 &raw.issuer,
                 &format!("{at}.remote_jwks"),
             )?),
-            (None, Some(local)) => {
-                let field = format!("{at}.local_jwks.inline_string");
-                let parsed = crate::jwks::KeySet::parse_local(
-                    &local.inline_string,
-                    &crate::verify::Verifier::default(),
-                )
-                .map_err(|err| ConfigError::new(&field, format!("not a usable key set: {err}")))?;
-                let has_secrets = parsed
-                    .keys
-                    .iter()
-                    .any(|jwk| jwk.key.kind() == crate::verify::KeyKind::Secret);
-                if has_secrets && !algorithms.iter().any(|alg| alg.is_symmetric()) {
-                    return Err(ConfigError::new(
-                        &field,
-                        "has HMAC keys (kty `oct`), which only HS256, HS384 or HS512 use: list \
-                         them in `algorithms`, never allowed by default",
-                    ));
-                }
-                JwksSource::Local(local.inline_string)
-            }
+            // Its keys are parsed once the verifier is known ([`crate::keys::local`]).
+            (None, Some(local)) => JwksSource::Local(local.inline_string),
             _ => {
                 return Err(ConfigError::new(
                     at,
@@ -789,9 +762,9 @@ impl Provider {
             claim_to_headers,
             scope_claims,
             typ_policy: if raw.require_typ_at_jwt {
-                crate::token::TypPolicy::AccessToken
+                crate::config::token::TypPolicy::AccessToken
             } else {
-                crate::token::TypPolicy::Jwt
+                crate::config::token::TypPolicy::Jwt
             },
         })
     }
@@ -1034,11 +1007,12 @@ pub fn parse_duration_ms(text: &str, field: &str) -> Result<u64, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn minimal() -> serde_json::Value {
+    /// The smallest valid configuration: one remote provider.
+    pub(crate) fn minimal() -> serde_json::Value {
         json!({
             "providers": [{
                 "name": "idp",
@@ -1055,7 +1029,8 @@ mod tests {
         })
     }
 
-    fn parse(value: serde_json::Value) -> Result<Config, ConfigError> {
+    /// Parses a configuration written as JSON.
+    pub(crate) fn parse(value: serde_json::Value) -> Result<Config, ConfigError> {
         Config::parse(value.to_string().as_bytes())
     }
 
@@ -1151,46 +1126,6 @@ mod tests {
         let mut value = minimal();
         value["crypto"] = json!("fips");
         assert_eq!(parse(value).unwrap_err().field, "crypto");
-    }
-
-    #[test]
-    fn hmac_keys_only_from_local_jwks_and_only_when_listed() {
-        let local = |keys: serde_json::Value, algorithms: serde_json::Value| {
-            let mut value = minimal();
-            let provider = value["providers"][0].as_object_mut().unwrap();
-            provider.remove("remote_jwks");
-            provider.insert(
-                "local_jwks".into(),
-                json!({"inline_string": json!({"keys": keys}).to_string()}),
-            );
-            if !algorithms.is_null() {
-                provider.insert("algorithms".into(), algorithms);
-            }
-            parse(value)
-        };
-        // 32 bytes of `A`.
-        let oct =
-            json!({"kty": "oct", "kid": "s", "k": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE"});
-        let config = local(json!([oct.clone()]), json!(["HS256"])).unwrap();
-        assert_eq!(config.providers[0].algorithms, vec![Algorithm::Hs256]);
-        let keys = config.providers[0]
-            .local_keys(&crate::verify::Verifier::default())
-            .unwrap();
-        assert_eq!(keys.len(), 1);
-        // Never by default.
-        let err = local(json!([oct.clone()]), json!(null)).unwrap_err();
-        assert_eq!(err.field, "providers[0].local_jwks.inline_string");
-        assert!(err.message.contains("HS256"), "{err}");
-        // Never for a remote key set.
-        let mut value = minimal();
-        value["providers"][0]["algorithms"] = json!(["RS256", "HS256"]);
-        let err = parse(value).unwrap_err();
-        assert_eq!(err.field, "providers[0].algorithms[1]");
-        assert!(err.message.contains("local_jwks"), "{err}");
-        // A secret shorter than its alg's hash is not a key.
-        let short = json!({"kty": "oct", "alg": "HS384", "k": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE"});
-        let err = local(json!([short]), json!(["HS384"])).unwrap_err();
-        assert_eq!(err.field, "providers[0].local_jwks.inline_string");
     }
 
     #[test]
@@ -1368,10 +1303,8 @@ mod tests {
             .unwrap()
             .remove("remote_jwks");
         value["providers"][0]["local_jwks"] = json!({"inline_string": "{\"keys\": []}"});
-        assert_eq!(
-            parse(value.clone()).unwrap_err().field,
-            "providers[0].local_jwks.inline_string"
-        );
+        // An empty local key set parses here, and is refused by `keys::local`.
+        assert!(parse(value.clone()).is_ok());
         value["providers"][0]
             .as_object_mut()
             .unwrap()

@@ -35,6 +35,7 @@
 //! while covering the active tokens of a busy service; a hit saves 100-4000 µs of signature
 //! work in V8.
 
+use crate::config::token::CacheConfig;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -104,30 +105,6 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         .zip(words_b)
         .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
         && rest_a == rest_b
-}
-
-/// Sizing of a [`VerifiedCache`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CacheConfig {
-    /// Most entries held; 0 disables caching (every lookup misses, nothing is stored).
-    pub capacity: usize,
-    /// Longest life of an entry whose token has no `exp`.
-    pub max_ttl_secs: u64,
-}
-
-/// Default number of entries (see the module docs for why).
-pub const DEFAULT_CAPACITY: usize = 1024;
-
-/// Default life of an entry for a token without `exp`: Envoy's default JWKS `cache_duration`.
-pub const DEFAULT_MAX_TTL_SECS: u64 = 600;
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            capacity: DEFAULT_CAPACITY,
-            max_ttl_secs: DEFAULT_MAX_TTL_SECS,
-        }
-    }
 }
 
 /// What the caller knows about a token once it has verified it.

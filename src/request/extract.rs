@@ -4,8 +4,8 @@
 //! rather than decoded, so no byte sequence a client sends can trap the VM. A value longer than
 //! [`Limits::max_authorization_bytes`] is refused before it is even scanned.
 
+use crate::config::token::Limits;
 use crate::error::{AuthError, ErrorCode};
-use crate::token::Limits;
 
 /// Takes the token out of an `Authorization` value (`None` when the header is absent), with the
 /// default [`Limits`].

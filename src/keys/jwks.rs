@@ -311,7 +311,7 @@ impl KeySet {
         let is_map = !top.is_empty()
             && top
                 .values()
-                .all(|value| value.as_str().is_some_and(crate::pem::is_certificate));
+                .all(|value| value.as_str().is_some_and(crate::keys::pem::is_certificate));
         if !is_map {
             return Err(JwksError::NoKeysArray);
         }
@@ -319,7 +319,7 @@ impl KeySet {
         let mut skipped = Vec::new();
         for (index, (kid, value)) in top.iter().enumerate() {
             let text = value.as_str().unwrap_or_default();
-            match crate::pem::parse_certificate(text, verifier.plan()) {
+            match crate::keys::pem::parse_certificate(text, verifier.plan()) {
                 Ok(key) => keys.push(Jwk {
                     kid: Some(kid.clone()).filter(|kid| !kid.is_empty()),
                     alg: None,
@@ -329,7 +329,7 @@ impl KeySet {
                     index,
                     kid: Some(kid.chars().take(MAX_REPORTED_KID_CHARS).collect()),
                     reason: match err {
-                        crate::pem::PemError::Key(err) => err.into(),
+                        crate::keys::pem::PemError::Key(err) => err.into(),
                         _ => SkipReason::BadCertificate,
                     },
                 }),
@@ -350,8 +350,9 @@ impl KeySet {
     /// A key set from configuration (`local_jwks.inline_string`): a JWKS document, in which
     /// alone `oct` keys (HMAC secrets) are accepted, or, as Envoy also takes, one PEM public key.
     pub fn parse_local(text: &str, verifier: &Verifier) -> Result<ParsedKeySet, String> {
-        if crate::pem::is_pem(text) {
-            let key = crate::pem::parse(text, verifier.plan()).map_err(|err| err.to_string())?;
+        if crate::keys::pem::is_pem(text) {
+            let key =
+                crate::keys::pem::parse(text, verifier.plan()).map_err(|err| err.to_string())?;
             return Ok(ParsedKeySet {
                 keys: Self::from_key(key, verifier),
                 skipped: Vec::new(),

@@ -4,28 +4,11 @@
 //! prefix, query parameters and cookies (Envoy's `from_headers`, `from_params`, `from_cookies`);
 //! unlike Envoy, listing them does not switch the `Authorization` header off.
 
+use crate::config::token::Limits;
+use crate::config::token::TokenSource;
 use crate::error::{AuthError, ErrorCode};
-use crate::extract;
-use crate::flow::RequestHeaders;
-use crate::token::Limits;
-
-/// One place a token can be presented.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TokenSource {
-    /// `Authorization: Bearer <token>` (RFC 6750 section 2.1).
-    AuthorizationBearer,
-    /// A header (lower-case name) whose value is `prefix` followed by the token.
-    Header {
-        /// Lower-case header name.
-        name: String,
-        /// Text before the token, compared case-insensitively; may be empty.
-        prefix: String,
-    },
-    /// A query parameter.
-    Param(String),
-    /// A cookie.
-    Cookie(String),
-}
+use crate::request::extract;
+use crate::request::headers::RequestHeaders;
 
 /// A token and where it was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -349,7 +332,8 @@ mod tests {
             let checked = checked.map_err(|e| e.code);
             assert_eq!(checked.as_deref().map_err(|e| *e), expected, "{value:?}");
             assert_eq!(
-                crate::extract::bearer_token_with(Some(value), &limits).map_err(|e| e.code),
+                crate::request::extract::bearer_token_with(Some(value), &limits)
+                    .map_err(|e| e.code),
                 expected,
                 "{value:?}"
             );
@@ -358,7 +342,7 @@ mod tests {
         for value in [&b"Bearer"[..], b"Bearer ", b"Basic abc", b" Bearer a.b.c"] {
             let h = Headers([("authorization", value)].into_iter().collect());
             let at_once = find_token(&bearer, &h, "/", &limits).map(|f| f.bytes().to_vec());
-            let parsed = crate::extract::bearer_token_with(Some(value), &limits)
+            let parsed = crate::request::extract::bearer_token_with(Some(value), &limits)
                 .map(|t| t.as_bytes().to_vec());
             assert_eq!(
                 at_once.map_err(|e| e.code),

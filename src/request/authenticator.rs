@@ -5,11 +5,11 @@
 //! checks the signature. The split also lets a request wait for a provider's first key set
 //! holding only a [`Prepared`] token.
 
-use crate::claims::{self, ClaimRules};
 use crate::config::{Config, Provider};
 use crate::error::{AuthError, ErrorCode};
-use crate::jwks::{KeyMatch, KeySet};
-use crate::token::UntrustedToken;
+use crate::keys::jwks::{KeyMatch, KeySet};
+use crate::request::claims::{self, ClaimRules};
+use crate::request::token::UntrustedToken;
 use crate::verify::Algorithm;
 use serde_json::{Map, Value};
 
@@ -84,7 +84,8 @@ pub fn prepare(
     token: &str,
     now: u64,
 ) -> Result<Prepared, AuthError> {
-    let parsed = UntrustedToken::parse_with(token, &config.limits, crate::token::TypPolicy::Jwt)?;
+    let parsed =
+        UntrustedToken::parse_with(token, &config.limits, crate::config::token::TypPolicy::Jwt)?;
     let index = select_provider(config, candidates, claims::issuer(&parsed.claims))?;
     let provider = config.providers.get(index).ok_or(AuthError::new(
         ErrorCode::InvalidToken,

@@ -11,7 +11,7 @@
 //! runs first on the main thread (canary VM), before any worker VM can race for the lease.
 
 use crate::config::{Provider, RemoteJwks};
-use crate::jwks::KeySet;
+use crate::keys::jwks::KeySet;
 use crate::verify::Verifier;
 use std::rc::Rc;
 

@@ -1,0 +1,11 @@
+//! The key's road: from a provider's configuration to a parsed key set every worker shares.
+//!
+//! The host root context decides when a VM fetches (schedule, unknown-`kid` refetch, backoff)
+//! and follows OpenID discovery to the JWKS; [`store`] keeps the fetched document and its
+//! state in shared data and each worker's parsed copy; [`jwks`] (with [`pem`] for local keys)
+//! parses a document into a [`jwks::KeySet`] once per generation.
+
+pub mod jwks;
+pub mod local;
+pub mod pem;
+pub mod store;

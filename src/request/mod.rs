@@ -1,0 +1,23 @@
+//! The request's road, in the order a request travels it.
+//!
+//! 1. [`sources`] and [`extract`]: find the token (header, query, cookie) and take it out.
+//! 2. [`token`]: parse the compact JWS strictly, trusting nothing yet.
+//! 3. [`authenticator`]: choose the provider by `iss`, check the cheap things, find the key and
+//!    verify the signature ([`crate::verify`]).
+//! 4. [`claims`]: `iss`, `aud`, `exp`, `nbf`.
+//! 5. [`policy`]: the matched rule's requirement (scopes, claims).
+//! 6. The reply ([`crate::error::ErrorReply`]) or [`upstream`]'s edits.
+//!
+//! [`flow`] runs the steps in this order and returns one [`flow::Decision`]; [`cache`] lets a
+//! token seen before skip steps 2-4. The host reads headers through [`headers::RequestHeaders`].
+
+pub mod authenticator;
+pub mod cache;
+pub mod claims;
+pub mod extract;
+pub mod flow;
+pub mod headers;
+pub mod policy;
+pub mod sources;
+pub mod token;
+pub mod upstream;
