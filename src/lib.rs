@@ -9,7 +9,7 @@
 //! - [`error`], [`path`] and [`verify`]: the vocabulary (typed failures and their reply, the
 //!   canonical request path) and signature verification, one backend per algorithm.
 //! - [`config`]: the configuration, parsed and compiled once into the model both roads read.
-//! - [`keys`], the key's road: config → fetch (schedule, discovery, backoff, lease; in `host` for now)
+//! - [`keys`], the key's road: config → [`keys::fetch`] (schedule, discovery, backoff, lease)
 //!   → [`keys::store`] (shared data, one copy for every worker) → [`keys::jwks`] (the key set,
 //!   parsed once per generation).
 //! - [`request`], the request's road: [`request::sources`] and [`request::extract`] (find the

@@ -1,6 +1,6 @@
 //! The proxy-wasm layer: Envoy's side of the filter, kept thin.
 //!
-//! [`root::Root`] owns the configuration, the key-fetch schedule and the VM's state shared with
+//! [`root::Root`] owns the configuration, drives the key fetches ([`crate::keys::fetch`]) and holds the VM's state shared with
 //! every request; [`http::Filter`] runs one request through [`crate::request::flow`]. Host calls go
 //! through `proxy_wasm::hostcalls` directly, never through SDK defaults that unwrap (see
 //! FIELD_NOTES: reading a non-UTF-8 header with the string getters traps the VM).
@@ -10,6 +10,7 @@
 //! request). A callback newly implemented here must be added to that list, or Envoy never calls
 //! it.
 
+mod callouts;
 mod crypto;
 mod http;
 mod metrics;

@@ -342,6 +342,14 @@ impl WorkerKeys {
         }
     }
 
+    /// Takes the key set this VM just fetched and published as `generation`, so it is not
+    /// read back from shared data and parsed a second time.
+    pub fn install(&mut self, index: usize, generation: u64, keys: Rc<KeySet>) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            *slot = Some((generation, keys));
+        }
+    }
+
     /// Forgets every fetch state read, so the next [`WorkerKeys::current`] reads shared data.
     pub fn invalidate(&mut self) {
         for state in &mut self.states {
@@ -580,6 +588,34 @@ pub(crate) mod tests {
             worker.current(5, &store, &shared, 0, 1_000),
             Availability::Unavailable
         ));
+    }
+
+    #[test]
+    fn an_installed_key_set_is_not_parsed_again() {
+        let shared = MemoryShared::default();
+        let store = store();
+        store.ensure_initialized(&shared).unwrap();
+        // Published as generation 1, but what shared data holds would not even parse: a
+        // worker that re-read and re-parsed it would have no keys.
+        assert_eq!(store.publish(&shared, b"not a JWKS", 0, 60_000).unwrap(), 1);
+        let mut worker = WorkerKeys::new(1, Verifier::default());
+        use base64::Engine;
+        let public = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public.to_bytes());
+        let doc = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k","x":"{x}"}}]}}"#);
+        let keys = Rc::new(
+            KeySet::parse(doc.as_bytes(), &Verifier::default())
+                .unwrap()
+                .keys,
+        );
+        worker.install(0, 1, Rc::clone(&keys));
+        match worker.current(0, &store, &shared, 0, 1_000) {
+            Availability::Ready(current, version) => {
+                assert!(Rc::ptr_eq(&current, &keys));
+                assert_eq!(version.generation, 1);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
