@@ -416,11 +416,20 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
         probe.still_alive(path);
         assert!(r.status < 500, "{path}: {} {}", r.status, r.text());
     }
-    // Over the filter's Authorization limit (8 KiB + 256) but under Envoy's 60 KiB of headers.
+    // Over the filter's Authorization limit (8 KiB + 256) but under Envoy's 60 KiB of headers:
+    // a well-formed Bearer header carries a token that is too large; any other value is a bad
+    // header.
     let big = format!("Bearer {}", "a".repeat(9 * 1024));
     probe.refused_with(
-        "a 9 KiB header",
+        "a 9 KiB bearer token",
         &[("authorization", big.as_bytes())],
+        "invalid_token",
+        "Token is too large",
+    );
+    let big_other = format!("Basic {}", "a".repeat(9 * 1024));
+    probe.refused_with(
+        "a 9 KiB Basic header",
+        &[("authorization", big_other.as_bytes())],
         "invalid_header",
         "Authorization header is too large",
     );

@@ -5,6 +5,7 @@ use super::shared::{now_ms, VmState, Waiter};
 use crate::error::{AuthError, ErrorReply};
 use crate::request::flow::{self, Decision};
 use crate::request::headers::RequestHeaders;
+use crate::request::sources;
 use crate::request::upstream::Edits;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -94,12 +95,29 @@ fn apply_edits(edits: &Edits) {
             log::warn!("could not set request header {name}: {status:?}");
         }
     }
+    if let Some(name) = &edits.cookie {
+        remove_cookie(name);
+    }
     if let Some(path) = &edits.path {
         if let Err(status) =
             hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path))
         {
             log::warn!("could not rewrite the request path: {status:?}");
         }
+    }
+}
+
+/// Cuts the cookie that carried the token out of the `Cookie` header (or drops the header).
+fn remove_cookie(name: &str) {
+    let Ok(Some(header)) = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, "cookie")
+    else {
+        return;
+    };
+    let rest = sources::without_cookie(&header, name);
+    if let Err(status) =
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, "cookie", rest.as_deref())
+    {
+        log::warn!("could not rewrite the cookie header: {status:?}");
     }
 }
 

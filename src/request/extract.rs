@@ -2,7 +2,8 @@
 //!
 //! Header values arrive as raw bytes: a value that is not ASCII is refused as `invalid_header`
 //! rather than decoded, so no byte sequence a client sends can trap the VM. A value longer than
-//! [`Limits::max_authorization_bytes`] is refused before it is even scanned.
+//! [`Limits::max_authorization_bytes`] is refused before it is even scanned: `invalid_token`
+//! when it starts with `Bearer ` (the token is too large), `invalid_header` otherwise.
 
 use crate::config::token::Limits;
 use crate::error::{AuthError, ErrorCode};
@@ -23,6 +24,14 @@ pub fn bearer_token_with<'a>(
 ) -> Result<&'a str, AuthError> {
     let raw = authorization.ok_or_else(AuthError::missing)?;
     if raw.len() > limits.max_authorization_bytes {
+        // `Bearer ` and more: a well-formed header whose token is too large. Only the scheme
+        // is looked at; the rest is never scanned.
+        if common_form_token(raw).is_some() {
+            return Err(AuthError::new(
+                ErrorCode::InvalidToken,
+                "Token is too large",
+            ));
+        }
         return Err(AuthError::new(
             ErrorCode::InvalidHeader,
             "Authorization header is too large",
@@ -312,8 +321,13 @@ mod tests {
             "Bearer {}",
             "a".repeat(limits.max_authorization_bytes - prefix + 1)
         );
+        // A well-formed header whose token is too large: the token is refused, not the header.
+        let refused = bearer_token(Some(over.as_bytes())).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidToken);
+        assert_eq!(refused.description, "Token is too large");
+        let other_scheme = format!("Basic {}", "a".repeat(limits.max_authorization_bytes));
         assert_eq!(
-            description(over.as_bytes()),
+            description(other_scheme.as_bytes()),
             "Authorization header is too large"
         );
         // 64 KiB of bytes that are not even ASCII: the size wins, nothing is decoded.
@@ -333,6 +347,12 @@ mod tests {
         );
         assert_eq!(
             bearer_token_with(Some(b"Bearer abcd"), &tight)
+                .unwrap_err()
+                .description,
+            "Token is too large"
+        );
+        assert_eq!(
+            bearer_token_with(Some(b"Basic abcde"), &tight)
                 .unwrap_err()
                 .description,
             "Authorization header is too large"

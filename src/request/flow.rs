@@ -310,6 +310,7 @@ impl HitPlan {
             credential: remove_credential.then_some(Cow::Borrowed("authorization")),
             set: Vec::new(),
             path: None,
+            cookie: None,
             provider: Some(verified.provider),
         })
     }

@@ -201,6 +201,20 @@ fn cookie(header: &[u8], name: &str) -> Option<String> {
     })
 }
 
+/// A `Cookie` header without the cookie `name` (every pair of that name), the other pairs kept
+/// as they were, joined by `; ` (RFC 6265 section 5.4). `None` when no other pair is left, so
+/// the header goes.
+pub fn without_cookie(header: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(header);
+    let kept: Vec<&str> = text
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| pair.split_once('=').map_or(*pair, |(key, _)| key) != name)
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +364,7 @@ mod tests {
                 "{value:?}"
             );
         }
-        // Over the size limit, refused at once whatever its shape.
+        // Over the size limit, refused at once: a Bearer value's token is too large.
         let limits = Limits {
             max_authorization_bytes: 10,
             ..Limits::default()
@@ -362,7 +376,26 @@ mod tests {
         );
         assert_eq!(
             find_token(&bearer, &h, "/", &limits).unwrap_err().code,
-            ErrorCode::InvalidHeader
+            ErrorCode::InvalidToken
+        );
+    }
+
+    #[test]
+    fn the_token_cookie_is_cut_out_of_the_cookie_header() {
+        assert_eq!(
+            without_cookie(b"theme=dark; session=t.o.k; lang=en", "session").as_deref(),
+            Some("theme=dark; lang=en")
+        );
+        // Every pair of that name; a name that only starts the same stays.
+        assert_eq!(
+            without_cookie(b"session=a;session=b; sessionid=c", "session").as_deref(),
+            Some("sessionid=c")
+        );
+        assert_eq!(without_cookie(b"session=t.o.k", "session"), None);
+        assert_eq!(without_cookie(b" ; session=t ;", "session"), None);
+        assert_eq!(
+            without_cookie(b"theme=dark", "session").as_deref(),
+            Some("theme=dark")
         );
     }
 

@@ -24,6 +24,9 @@ pub struct Edits {
     pub set: Vec<(String, String)>,
     /// A replacement `:path` (a token taken from the query is cut out of it).
     pub path: Option<String>,
+    /// The cookie that carried the token, cut out of the `Cookie` header
+    /// ([`sources::without_cookie`]) unless its provider forwards it.
+    pub cookie: Option<String>,
     /// The provider whose token was verified (`None` on public routes), for metrics.
     pub provider: Option<usize>,
 }
@@ -45,6 +48,7 @@ impl Edits {
             credential: None,
             set: Vec::new(),
             path: None,
+            cookie: None,
             provider: None,
         }
     }
@@ -77,9 +81,7 @@ impl Edits {
                 TokenSource::Param(name) => {
                     self.path = Some(sources::without_query_param(target, name))
                 }
-                // Cookies are left alone: rewriting the Cookie header would drop the token and
-                // could break unrelated cookies; documented in the README.
-                TokenSource::Cookie(_) => {}
+                TokenSource::Cookie(name) => self.cookie = Some(name.clone()),
             }
         }
     }
