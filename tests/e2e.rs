@@ -313,7 +313,6 @@ fn one_fetch_per_refresh_interval_across_workers() {
 
 #[test]
 fn bad_configuration_refuses_to_start() {
-    let dir = support::unique_temp_dir("badconfig");
     let mut config = plugin_config_for_port(1);
     config["providers"][0]["remote_jwks"]["http_uri"]["timout"] = json!("1s");
     let options = EnvoyOptions {
@@ -323,6 +322,17 @@ fn bad_configuration_refuses_to_start() {
         ..EnvoyOptions::default()
     };
     let bootstrap = support::bootstrap(&options, &support::default_wasm_path());
+    let (passed, log) = validate("badconfig", &bootstrap);
+    assert!(!passed, "{log}");
+    assert!(
+        log.contains("jwt-authn-wasm refuses to start: invalid configuration at `providers[0].remote_jwks.http_uri.timout`"),
+        "{log}"
+    );
+}
+
+/// Runs `envoy --mode validate` on `bootstrap` and returns whether it passed and its log.
+fn validate(name: &str, bootstrap: &Value) -> (bool, String) {
+    let dir = support::unique_temp_dir(name);
     let path = dir.join("envoy.json");
     std::fs::write(&path, bootstrap.to_string()).unwrap();
     let output = std::process::Command::new(support::envoy_binary())
@@ -332,9 +342,37 @@ fn bad_configuration_refuses_to_start() {
         .unwrap();
     let log = String::from_utf8_lossy(&output.stderr).into_owned()
         + &String::from_utf8_lossy(&output.stdout);
-    assert!(!output.status.success(), "{log}");
+    (output.status.success(), log)
+}
+
+#[test]
+fn a_plugin_without_configuration_refuses_to_start() {
+    /// Removes the plugin's `configuration` (the object beside `root_id`), wherever it is.
+    fn drop_configuration(value: &mut Value) -> bool {
+        match value {
+            Value::Object(map) if map.contains_key("root_id") => {
+                map.remove("configuration").is_some()
+            }
+            Value::Object(map) => map.values_mut().any(drop_configuration),
+            Value::Array(items) => items.iter_mut().any(drop_configuration),
+            _ => false,
+        }
+    }
+    let options = EnvoyOptions {
+        plugin_config: plugin_config_for_port(1),
+        idp_port: 1,
+        upstream_port: 2,
+        ..EnvoyOptions::default()
+    };
+    let mut bootstrap = support::bootstrap(&options, &support::default_wasm_path());
     assert!(
-        log.contains("jwt-authn-wasm refuses to start: invalid configuration at `providers[0].remote_jwks.http_uri.timout`"),
+        drop_configuration(&mut bootstrap),
+        "no plugin configuration found"
+    );
+    let (passed, log) = validate("noconfig", &bootstrap);
+    assert!(!passed, "{log}");
+    assert!(
+        log.contains("jwt-authn-wasm refuses to start: invalid configuration: the plugin configuration is empty; it must be a JSON object with `providers`"),
         "{log}"
     );
 }
