@@ -150,9 +150,9 @@ impl HttpContext for Filter {
         let authorization = vm.hit_plan.is_some().then(|| read_header("authorization"));
         if let (Some(plan), Some(Some(value))) = (vm.hit_plan.clone(), &authorization) {
             let (mut keys, cache) = vm.keys_and_cache(&config, now);
-            if let Some(edits) = plan.decide(value, &mut keys, cache, now) {
+            if let Some(decision) = plan.decide(value, &mut keys, cache, now) {
                 vm.metrics.cache(true);
-                apply(Decision::Allow(edits), &config.realm, &vm.metrics);
+                apply(decision, &config.realm, &vm.metrics);
                 return Action::Continue;
             }
         }

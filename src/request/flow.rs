@@ -36,7 +36,9 @@ pub trait KeySource {
     fn request_refetch(&mut self, index: usize) -> bool;
 }
 
-/// What the host must do with the request.
+/// The one verdict on a request, whichever road reached it (the full path, a cache hit through
+/// [`HitPlan`], or a paused request when its keys arrive): what the host must do with it. A
+/// denial carries its [`AuthError`], whose code gives the status and the reply.
 #[derive(Debug)]
 pub enum Decision {
     /// Let it through after these edits.
@@ -233,8 +235,8 @@ fn cached(
 ///
 /// Why: a hit is most requests, and in Envoy its cost is mostly the code it runs through (the
 /// general path touches ~220 more instruction-cache lines than this one: `bench/
-/// callgrind-envoy.py`). [`HitPlan::decide`] answers only what [`on_request_headers`] would
-/// answer with the same edits (`tests::the_hit_plan_decides_as_the_full_path_does`); for
+/// callgrind-envoy.py`). [`HitPlan::decide`] returns the same verdict type, a [`Decision`],
+/// and answers only what [`on_request_headers`] would answer, with the same edits (`tests::the_hit_plan_decides_as_the_full_path_does`); for
 /// anything else (a miss, another header form, a provider it does not cover) it answers `None`
 /// and the request takes the full path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -292,7 +294,7 @@ impl HitPlan {
         keys: &mut dyn KeySource,
         cache: &mut TokenCache,
         now_ms: u64,
-    ) -> Option<Edits> {
+    ) -> Option<Decision> {
         if authorization.len() > self.max_authorization_bytes {
             return None;
         }
@@ -305,14 +307,14 @@ impl HitPlan {
             self.candidates.as_deref(),
         )?;
         let remove_credential = *self.remove_credential.get(verified.provider)?;
-        Some(Edits {
+        Some(Decision::Allow(Edits {
             owned: Rc::clone(&self.owned),
             credential: remove_credential.then_some(Cow::Borrowed("authorization")),
             set: Vec::new(),
             path: None,
             cookie: None,
             provider: Some(verified.provider),
-        })
+        }))
     }
 }
 
@@ -1190,7 +1192,7 @@ mod tests {
                 for form in forms(token) {
                     for mut keys in [ready(), Keys(Availability::Pending)] {
                         let mut cache = warm();
-                        let Some(edits) =
+                        let Some(Decision::Allow(edits)) =
                             plan.decide(form.as_bytes(), &mut keys, &mut cache, now_ms())
                         else {
                             continue;
@@ -1228,10 +1230,9 @@ mod tests {
                 covered.is_some(),
                 plan.candidates.as_deref().is_none_or(|c| c.contains(&0))
             );
-            assert_eq!(
-                plan.decide(header.as_bytes(), &mut rotated, &mut cache, now_ms()),
-                None
-            );
+            assert!(plan
+                .decide(header.as_bytes(), &mut rotated, &mut cache, now_ms())
+                .is_none());
         }
         // The plan answers the common form, in any case of its scheme, for the three
         // configurations that cover the token's provider (2 tokens x 3 forms each), and nothing
