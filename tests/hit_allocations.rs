@@ -8,8 +8,9 @@
 
 use jwt_authn_wasm::config::Config;
 use jwt_authn_wasm::keys::jwks::KeySet;
+use jwt_authn_wasm::keys::source::KeySource;
 use jwt_authn_wasm::keys::store::{Availability, KeyVersion};
-use jwt_authn_wasm::request::flow::{self, Decision, KeySource, TokenCache};
+use jwt_authn_wasm::request::flow::{self, Decision, TokenCache};
 use jwt_authn_wasm::request::headers::RequestHeaders;
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};

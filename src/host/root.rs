@@ -5,10 +5,10 @@ use super::callouts::{HostCallouts, HostResponse};
 use super::http::{apply, Filter};
 use super::metrics::Metrics;
 use super::shared::{now_ms, random_u64, HostShared, VmState};
-use crate::config::{Config, JwksSource};
+use crate::config::Config;
 use crate::keys::fetch::{FetchEvent, FetchResponse, KeyFetcher};
 use crate::keys::local::local_key_sets;
-use crate::keys::store::{ProviderStore, WorkerKeys};
+use crate::keys::source::VmKeySets;
 use crate::request::flow::{self, Decision};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -95,16 +95,10 @@ impl Root {
     }
 
     /// Publishes how old each provider's keys are.
-    fn record_key_ages(&self, config: &Config, now: u64) {
+    fn record_key_ages(&self, now: u64) {
         let vm = self.vm.borrow();
-        for (index, _) in config.providers.iter().enumerate() {
-            if let Some(store) = vm.stores.get(index).and_then(Option::as_ref) {
-                let (state, _) = store.read_state(&HostShared);
-                if state.generation != 0 {
-                    vm.metrics
-                        .key_age(index, now.saturating_sub(state.fetched_at_ms) / 1_000);
-                }
-            }
+        for (index, seconds) in vm.keys.ages_s(&HostShared, now) {
+            vm.metrics.key_age(index, seconds);
         }
     }
 }
@@ -173,21 +167,7 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let mut stores = Vec::with_capacity(config.providers.len());
         for provider in &config.providers {
-            match &provider.jwks {
-                JwksSource::Remote(remote) => {
-                    let store = ProviderStore::new(provider, remote);
-                    if let Err(err) = store.ensure_initialized(&HostShared) {
-                        log::warn!(
-                            "provider {}: could not initialise shared data: {err:?}",
-                            provider.name
-                        );
-                    }
-                    stores.push(Some(store));
-                }
-                JwksSource::Local(_) => stores.push(None),
-            }
             if provider.audiences.is_empty() {
                 log::warn!(
                     "provider {}: no audiences configured; `aud` is not checked",
@@ -196,18 +176,17 @@ impl RootContext for Root {
             }
         }
         let config = Rc::new(config);
+        let keys = VmKeySets::new(&config, local, verifier.clone(), &HostShared);
         self.fetcher = Some(KeyFetcher::new(
             Rc::clone(&config),
-            stores.clone(),
+            keys.stores(),
             verifier.clone(),
             random_u64(),
         ));
         {
             let mut vm = self.vm.borrow_mut();
-            vm.keys = WorkerKeys::new(config.providers.len(), verifier.clone());
+            vm.keys = keys;
             vm.verifier = verifier;
-            vm.stores = stores;
-            vm.local = local;
             vm.metrics = Metrics::define(&config);
             vm.cache = crate::request::flow::TokenCache::new(config.token_cache);
             vm.hit_plan = crate::request::flow::HitPlan::new(&config).map(Rc::new);
@@ -229,7 +208,7 @@ impl RootContext for Root {
         // Once a tick, requests re-read the fetch state (key sets other VMs published).
         self.vm.borrow_mut().keys.invalidate();
         self.wake_waiters(&config, now);
-        self.record_key_ages(&config, now);
+        self.record_key_ages(now);
         self.vm.borrow().metrics.flush();
     }
 

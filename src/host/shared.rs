@@ -3,11 +3,9 @@
 
 use super::metrics::Metrics;
 use crate::config::Config;
-use crate::keys::jwks::KeySet;
-use crate::keys::store::{
-    Availability, KeyVersion, ProviderStore, SetError, SharedData, WorkerKeys,
-};
-use crate::request::flow::{KeySource, TokenCache};
+use crate::keys::source::{KeysAt, VmKeySets};
+use crate::keys::store::{SetError, SharedData};
+use crate::request::flow::TokenCache;
 use crate::verify::Verifier;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
@@ -31,12 +29,8 @@ pub struct VmState {
     pub config: Option<Rc<Config>>,
     /// How the active configuration answers a cache hit, when nothing but the token matters.
     pub hit_plan: Option<Rc<crate::request::flow::HitPlan>>,
-    /// The shared-data entries of each remote provider, in configuration order.
-    pub stores: Vec<Option<ProviderStore>>,
-    /// The key sets of local providers, parsed at configure time.
-    pub local: Vec<Option<Rc<KeySet>>>,
-    /// This VM's parsed copies of the remote key sets.
-    pub keys: WorkerKeys,
+    /// Every provider's key set, local or fetched, as this VM sees it.
+    pub keys: VmKeySets,
     /// Where this VM verifies each algorithm (probed once, at configure).
     pub verifier: Verifier,
     /// Paused requests by context id.
@@ -53,9 +47,7 @@ impl VmState {
         Self {
             config: None,
             hit_plan: None,
-            stores: Vec::new(),
-            local: Vec::new(),
-            keys: WorkerKeys::new(0, Verifier::default()),
+            keys: VmKeySets::default(),
             verifier: Verifier::default(),
             waiters: BTreeMap::new(),
             metrics: Metrics::default(),
@@ -63,71 +55,13 @@ impl VmState {
         }
     }
 
-    /// A [`KeySource`] over this VM's key sets at time `now_ms`.
     /// A [`KeySource`] over this VM's key sets at time `now_ms`, and the token cache.
     pub fn keys_and_cache<'a>(
         &'a mut self,
         config: &'a Config,
         now_ms: u64,
-    ) -> (VmKeys<'a>, &'a mut TokenCache) {
-        (
-            VmKeys {
-                keys: &mut self.keys,
-                stores: &self.stores,
-                local: &self.local,
-                config,
-                now_ms,
-            },
-            &mut self.cache,
-        )
-    }
-}
-
-/// This VM's view of the providers' key sets, read through shared data.
-pub struct VmKeys<'a> {
-    keys: &'a mut WorkerKeys,
-    stores: &'a [Option<ProviderStore>],
-    local: &'a [Option<Rc<KeySet>>],
-    config: &'a Config,
-    now_ms: u64,
-}
-
-impl<'a> VmKeys<'a> {
-    fn remote(&self, index: usize) -> Option<(&'a ProviderStore, &'a crate::config::RemoteJwks)> {
-        let stores: &'a [Option<ProviderStore>] = self.stores;
-        let config: &'a Config = self.config;
-        let store = stores.get(index)?.as_ref()?;
-        let remote = config.providers.get(index)?.jwks.remote()?;
-        Some((store, remote))
-    }
-}
-
-impl KeySource for VmKeys<'_> {
-    fn availability(&mut self, index: usize) -> Availability {
-        if let Some(Some(set)) = self.local.get(index) {
-            return Availability::Ready(
-                Rc::clone(set),
-                KeyVersion {
-                    generation: 1,
-                    fetches: 0,
-                },
-            );
-        }
-        let Some((store, remote)) = self.remote(index) else {
-            return Availability::Unavailable;
-        };
-        let staleness = remote.max_staleness_ms;
-        self.keys
-            .current(index, store, &HostShared, self.now_ms, staleness)
-    }
-
-    fn request_refetch(&mut self, index: usize) -> bool {
-        match self.remote(index) {
-            Some((store, remote)) => {
-                store.request_refetch(&HostShared, self.now_ms, remote.unknown_kid_refetch_ms)
-            }
-            None => false,
-        }
+    ) -> (KeysAt<'a>, &'a mut TokenCache) {
+        (self.keys.at(config, &HostShared, now_ms), &mut self.cache)
     }
 }
 

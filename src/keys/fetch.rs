@@ -374,4 +374,4 @@ fn last_jwks_uri(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -10,4 +10,5 @@ pub mod fetch;
 pub mod jwks;
 pub mod local;
 pub mod pem;
+pub mod source;
 pub mod store;

@@ -14,6 +14,7 @@ use crate::config::rules::Requirement;
 use crate::config::token::TokenSource;
 use crate::config::Config;
 use crate::error::{AuthError, ErrorCode};
+use crate::keys::source::KeySource;
 use crate::keys::store::Availability;
 use crate::path;
 use crate::request::authenticator::{self, Prepared, Verified};
@@ -24,17 +25,6 @@ use crate::request::sources;
 use crate::request::upstream::Edits;
 use std::borrow::Cow;
 use std::rc::Rc;
-
-/// The key sets of the configured providers, as this VM currently sees them.
-pub trait KeySource {
-    /// Whether provider `index` has keys now.
-    fn availability(&mut self, index: usize) -> Availability;
-
-    /// Asks for provider `index`'s keys to be fetched again because a token names a `kid` they
-    /// lack. True when a fetch is due or under way (worth waiting for); false when rate-limited
-    /// or not possible (local keys).
-    fn request_refetch(&mut self, index: usize) -> bool;
-}
 
 /// The one verdict on a request, whichever road reached it (the full path, a cache hit through
 /// [`HitPlan`], or a paused request when its keys arrive): what the host must do with it. A

@@ -83,7 +83,7 @@ impl FetchResponse for FakeResponse {
 }
 
 /// A JWKS with one Ed25519 key.
-fn jwks() -> Vec<u8> {
+pub(crate) fn jwks() -> Vec<u8> {
     let public = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
     let x = URL_SAFE_NO_PAD.encode(public.to_bytes());
     json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "x": x}]})
