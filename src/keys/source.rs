@@ -5,7 +5,7 @@
 //! once per generation into this VM's [`WorkerKeys`]). [`VmKeySets::at`] lends the request's
 //! road a [`KeySource`] over them for one moment.
 
-use crate::config::{Config, JwksSource};
+use crate::config::{Config, JwksSource, RemoteJwks};
 use crate::keys::jwks::KeySet;
 use crate::keys::store::{Availability, KeyVersion, ProviderStore, SharedData, WorkerKeys};
 use crate::verify::Verifier;
@@ -142,21 +142,24 @@ pub struct KeysAt<'a> {
     now_ms: u64,
 }
 
+/// Provider `index`'s shared-data entries and fetch settings, when its keys are fetched.
+fn remote<'s, 'c>(
+    providers: &'s [ProviderKeys],
+    config: &'c Config,
+    index: usize,
+) -> Option<(&'s ProviderStore, &'c RemoteJwks)> {
+    let Some(ProviderKeys::Remote(store)) = providers.get(index) else {
+        return None;
+    };
+    Some((store, config.providers.get(index)?.jwks.remote()?))
+}
+
 impl KeySource for KeysAt<'_> {
     fn availability(&mut self, index: usize) -> Availability {
-        let store = match self.sets.providers.get(index) {
-            Some(ProviderKeys::Local(keys)) => {
-                return Availability::Ready(Rc::clone(keys), LOCAL_VERSION)
-            }
-            Some(ProviderKeys::Remote(store)) => store,
-            Some(ProviderKeys::Missing) | None => return Availability::Unavailable,
-        };
-        let Some(remote) = self
-            .config
-            .providers
-            .get(index)
-            .and_then(|p| p.jwks.remote())
-        else {
+        if let Some(ProviderKeys::Local(keys)) = self.sets.providers.get(index) {
+            return Availability::Ready(Rc::clone(keys), LOCAL_VERSION);
+        }
+        let Some((store, remote)) = remote(&self.sets.providers, self.config, index) else {
             return Availability::Unavailable;
         };
         self.sets.worker.current(
@@ -169,15 +172,7 @@ impl KeySource for KeysAt<'_> {
     }
 
     fn request_refetch(&mut self, index: usize) -> bool {
-        let Some(ProviderKeys::Remote(store)) = self.sets.providers.get(index) else {
-            return false;
-        };
-        let Some(remote) = self
-            .config
-            .providers
-            .get(index)
-            .and_then(|p| p.jwks.remote())
-        else {
+        let Some((store, remote)) = remote(&self.sets.providers, self.config, index) else {
             return false;
         };
         store.request_refetch(self.shared, self.now_ms, remote.unknown_kid_refetch_ms)
