@@ -693,7 +693,7 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
             NOT_ALLOWED,
         );
     }
-    let rsa_key = minter.signing_key(Alg::Rs256);
+    let rsa_key = minter.signing_key(Alg::Rs256).unwrap();
     let KeyMaterial::Rsa(private) = rsa_key.material() else {
         unreachable!()
     };
@@ -765,7 +765,7 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
         tb.idp.port()
     );
     for alg in [Alg::Rs256, Alg::Es384] {
-        let real_kid = minter.signing_key(alg).kid().to_owned();
+        let real_kid = minter.signing_key(alg).unwrap().kid().to_owned();
         let attacker = Key::generate(alg, real_kid.clone()).unwrap();
         let stranger = Key::generate(alg, "attacker").unwrap();
         for (member, value) in [
@@ -813,7 +813,7 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
     // ---- Signature encodings ----
     let es = minter.mint(&MintRequest::new(Alg::Es384)).unwrap();
     let (es_input, _) = es.rsplit_once('.').unwrap();
-    let KeyMaterial::Ec(ec_key) = minter.signing_key(Alg::Es384).material() else {
+    let KeyMaterial::P384(ec_key) = minter.signing_key(Alg::Es384).unwrap().material() else {
         unreachable!()
     };
     let signature: p384::ecdsa::Signature =
