@@ -730,6 +730,62 @@ mod tests {
     }
 
     #[test]
+    fn publishes_one_key_per_asymmetric_algorithm_and_keeps_hmac_secret() {
+        let idp = IdpServer::start(IdpOptions {
+            algorithms: Some(Alg::ALL.to_vec()),
+            rsa_bits: Some(1536),
+            ..IdpOptions::default()
+        })
+        .unwrap();
+        let expected: Vec<String> = Alg::ASYMMETRIC.iter().map(|alg| alg.kid(1)).collect();
+        assert_eq!(idp.kids(), expected);
+        let jwks = get(&idp, "/.well-known/jwks.json").unwrap().json().unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 10);
+        assert!(keys
+            .iter()
+            .all(|k| k["kty"] != "oct" && k.get("k").is_none()));
+        assert_eq!(keys[3]["kid"], "ps256-1");
+        assert_eq!(
+            keys[3]["n"].as_str().unwrap().len(),
+            256,
+            "1536-bit modulus"
+        );
+        let disc = get(&idp, "/.well-known/openid-configuration")
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(
+            disc["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .len(),
+            10
+        );
+        for alg in Alg::ALL {
+            let minted = post(&idp, "/mint", &format!(r#"{{"alg":"{alg}"}}"#));
+            assert_eq!(minted.status, 200, "{alg}");
+            let token = minted.json().unwrap()["token"].as_str().unwrap().to_owned();
+            let (header, _) = crate::mint::decode_unverified(&token).unwrap();
+            assert_eq!(header["alg"], alg.name());
+            assert_eq!(header["kid"], alg.kid(1));
+        }
+        assert_eq!(idp.hmac_secret(Alg::Hs384).unwrap().len(), 64);
+        assert!(idp.hmac_secret(Alg::Rs256).is_none());
+        let secret = idp.hmac_secret(Alg::Hs384).unwrap();
+        idp.rotate().unwrap();
+        assert_eq!(idp.kids().len(), 20);
+        assert_eq!(idp.kids().last().unwrap(), "eddsa-2");
+        assert_ne!(idp.hmac_secret(Alg::Hs384).unwrap(), secret);
+        assert_eq!(idp.signing_key(Alg::Hs384).unwrap().kid(), "hs384-2");
+
+        // The default provider has no ES256 key: minting one is the caller's mistake.
+        let default = IdpServer::start(IdpOptions::default()).unwrap();
+        assert_eq!(post(&default, "/mint", r#"{"alg":"ES256"}"#).status, 400);
+        assert_eq!(default.algorithms(), Alg::DEFAULT);
+    }
+
+    #[test]
     fn rotation_and_removal() {
         let idp = IdpServer::start(IdpOptions::default()).unwrap();
         assert_eq!(idp.issuer(), DEFAULT_ISSUER);

@@ -94,19 +94,18 @@ impl Alg {
         Alg::Hs512,
     ];
 
-    /// The algorithms with a public key, which an identity provider publishes.
-    pub const ASYMMETRIC: [Alg; 10] = [
-        Alg::Rs256,
-        Alg::Rs384,
-        Alg::Rs512,
-        Alg::Ps256,
-        Alg::Ps384,
-        Alg::Ps512,
-        Alg::Es256,
-        Alg::Es384,
-        Alg::Es512,
-        Alg::EdDsa,
-    ];
+    /// The algorithms with a public key, which an identity provider publishes: [`Alg::ALL`]
+    /// but HMAC, which comes last there.
+    pub const ASYMMETRIC: [Alg; 10] = match Alg::ALL.first_chunk::<10>() {
+        Some(first) => *first,
+        None => unreachable!(),
+    };
+
+    /// The RSA algorithms (PKCS#1 v1.5 and PSS), which take an RSA key of any size.
+    pub const RSA: [Alg; 6] = match Alg::ALL.first_chunk::<6>() {
+        Some(first) => *first,
+        None => unreachable!(),
+    };
 
     /// The identity provider's default keys: `rsa-1` (RS256) and `ec-1` (ES384).
     pub const DEFAULT: [Alg; 2] = [Alg::Rs256, Alg::Es384];
@@ -315,7 +314,7 @@ impl KeyMaterial {
     /// Whether this material can sign `alg`.
     fn fits(&self, alg: Alg) -> bool {
         match self {
-            KeyMaterial::Rsa(_) => alg.name().starts_with(['R', 'P']),
+            KeyMaterial::Rsa(_) => Alg::RSA.contains(&alg),
             KeyMaterial::P256(_) => alg == Alg::Es256,
             KeyMaterial::P384(_) => alg == Alg::Es384,
             KeyMaterial::P521(_) => alg == Alg::Es512,
@@ -920,6 +919,7 @@ mod tests {
             assert_eq!(Alg::from_name(alg.name()), Some(alg));
             assert_eq!(serde_json::to_value(alg).unwrap(), alg.name());
             assert_eq!(Alg::ASYMMETRIC.contains(&alg), !alg.is_hmac());
+            assert_eq!(Alg::RSA.contains(&alg), alg.name().starts_with(['R', 'P']));
         }
         assert_eq!(Alg::from_name("rs256"), None);
         assert_eq!(Alg::Rs256.kid(2), "rsa-2");
