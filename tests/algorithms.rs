@@ -1,10 +1,11 @@
 //! Every algorithm end to end in a real Envoy, under each `crypto` mode: a valid token of each
 //! is allowed, a tampered one gets `401 invalid_token`, and the confusion cases are refused.
 //!
-//! Keys are generated and tokens signed here with RustCrypto (`rsa`, `p256`, `p384`, `p521`,
-//! `ed25519-dalek`, `hmac`), not with the filter's code, and reach the filter as `local_jwks`
-//! (one key per algorithm, `kid` = the algorithm's name), so the host's BoringSSL path
-//! (`verify_signature`) and the in-sandbox paths are both exercised inside Envoy.
+//! Keys are generated and tokens minted by the testbed (`jsonwebtoken` with its RustCrypto
+//! backend, and `p521` for ES512, which jsonwebtoken lacks), not with the filter's code, and
+//! reach the filter as `local_jwks` (one key per algorithm, `kid` = the algorithm's name), so
+//! the host's BoringSSL path (`verify_signature`) and the in-sandbox paths are both exercised
+//! inside Envoy.
 
 #![allow(
     clippy::indexing_slicing,
@@ -15,166 +16,78 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ed25519_dalek::Signer as _;
-use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{json, Value};
-use sha2::{Sha256, Sha384, Sha512};
+use sha2::Sha256;
 use support::Testbed;
+use testbed::mint::{Alg, Key, KeyMaterial, MintRequest, Minter};
 
 const ISSUER: &str = "https://algorithms.example.test/";
 const AUDIENCE: &str = "https://api.example.test";
-const SECRET: &[u8] = b"a shared secret of sixty-four bytes, for every HMAC hash size!!!";
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// One private key per algorithm name (`RS256-3072` and `RS256-4096` for the larger RSA keys).
+/// The testbed's minters: every algorithm with 2048-bit RSA keys, and the RSA algorithms with
+/// 3072- and 4096-bit keys.
 struct Keys {
-    rsa: Vec<(usize, rsa::RsaPrivateKey)>,
-    p256: p256::ecdsa::SigningKey,
-    p384: p384::ecdsa::SigningKey,
-    p521: p521::ecdsa::SigningKey,
-    ed25519: ed25519_dalek::SigningKey,
+    minters: Vec<(usize, Minter)>,
 }
 
 impl Keys {
     fn generate() -> Keys {
-        let mut rng = rsa::rand_core::OsRng;
-        let mut seed = [0_u8; 32];
-        rsa::rand_core::RngCore::fill_bytes(&mut rng, &mut seed);
+        let minters = [
+            (2048, &Alg::ALL[..]),
+            (3072, &Alg::RSA[..]),
+            (4096, &Alg::RSA[..]),
+        ]
+        .map(|(bits, algs)| {
+            let keys = algs
+                .iter()
+                .map(|&alg| Arc::new(Key::generate_with_bits(alg, kid(alg, bits), bits).unwrap()));
+            (bits, Minter::new(ISSUER, AUDIENCE, keys).unwrap())
+        });
         Keys {
-            rsa: [2048, 3072, 4096]
-                .map(|bits| (bits, rsa::RsaPrivateKey::new(&mut rng, bits).unwrap()))
-                .into(),
-            p256: p256::ecdsa::SigningKey::random(&mut rng),
-            p384: p384::ecdsa::SigningKey::random(&mut rng),
-            p521: p521::ecdsa::SigningKey::random(&mut rng),
-            ed25519: ed25519_dalek::SigningKey::from_bytes(&seed),
+            minters: minters.into(),
         }
+    }
+
+    fn minter(&self, bits: usize) -> &Minter {
+        &self.minters.iter().find(|(b, _)| *b == bits).unwrap().1
     }
 
     fn rsa(&self, bits: usize) -> &rsa::RsaPrivateKey {
-        &self.rsa.iter().find(|(b, _)| *b == bits).unwrap().1
+        let key = self.minter(bits).signing_key(Alg::Rs256).unwrap();
+        let KeyMaterial::Rsa(private) = key.material() else {
+            unreachable!("an RS256 key is RSA")
+        };
+        private
     }
 
-    /// The JWKS: an RSA key per RS/PS algorithm and size, an EC key per curve, Ed25519, and
-    /// one HMAC secret for the three HS algorithms.
+    /// The JWKS: every minter's keys, HMAC secrets (`oct`, one per HS algorithm) included.
     fn jwks(&self) -> Value {
-        let mut keys = Vec::new();
-        for (bits, key) in &self.rsa {
-            for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
-                keys.push(
-                    json!({"kty": "RSA", "kid": kid(alg, *bits), "alg": alg, "use": "sig",
-                    "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be())}),
-                );
-            }
-        }
-        let ec = |crv: &str, alg: &str, point: &[u8], width: usize| {
-            json!({"kty": "EC", "crv": crv, "kid": alg, "alg": alg,
-                "x": b64(&point[1..1 + width]), "y": b64(&point[1 + width..])})
-        };
-        let p256 = self.p256.verifying_key().to_encoded_point(false);
-        keys.push(ec("P-256", "ES256", p256.as_bytes(), 32));
-        let p384 = self.p384.verifying_key().to_encoded_point(false);
-        keys.push(ec("P-384", "ES384", p384.as_bytes(), 48));
-        let p521 = p521::ecdsa::VerifyingKey::from(&self.p521).to_encoded_point(false);
-        keys.push(ec("P-521", "ES512", p521.as_bytes(), 66));
-        keys.push(
-            json!({"kty": "OKP", "crv": "Ed25519", "kid": "EdDSA", "alg": "EdDSA",
-            "x": b64(self.ed25519.verifying_key().as_bytes())}),
-        );
-        keys.push(json!({"kty": "oct", "kid": "HS", "k": b64(SECRET)}));
+        let keys: Vec<Value> = self
+            .minters
+            .iter()
+            .flat_map(|(_, minter)| minter.keys().iter().map(|key| key.public_jwk()))
+            .collect();
         json!({ "keys": keys })
     }
 
-    /// A token of `alg` (an RSA key of `bits`), signed by RustCrypto.
+    /// A token of `alg` (an RSA key of `bits`), minted by the testbed.
     fn token(&self, alg: &str, bits: usize) -> String {
-        let kid = if alg.starts_with("HS") {
-            "HS".to_string()
-        } else {
-            kid(alg, bits)
-        };
-        let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
-        let exp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 300;
-        let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "exp": exp});
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let message = input.as_bytes();
-        let mut rng = rsa::rand_core::OsRng;
-        let rsa = || self.rsa(bits).clone();
-        let signature: Vec<u8> = match alg {
-            "RS256" => rsa::pkcs1v15::SigningKey::<Sha256>::new(rsa())
-                .sign(message)
-                .to_vec(),
-            "RS384" => rsa::pkcs1v15::SigningKey::<Sha384>::new(rsa())
-                .sign(message)
-                .to_vec(),
-            "RS512" => rsa::pkcs1v15::SigningKey::<Sha512>::new(rsa())
-                .sign(message)
-                .to_vec(),
-            "PS256" => rsa::pss::SigningKey::<Sha256>::new(rsa())
-                .sign_with_rng(&mut rng, message)
-                .to_vec(),
-            "PS384" => rsa::pss::SigningKey::<Sha384>::new(rsa())
-                .sign_with_rng(&mut rng, message)
-                .to_vec(),
-            "PS512" => rsa::pss::SigningKey::<Sha512>::new(rsa())
-                .sign_with_rng(&mut rng, message)
-                .to_vec(),
-            "ES256" => {
-                let sig: p256::ecdsa::Signature = self.p256.sign(message);
-                sig.to_bytes().to_vec()
-            }
-            "ES384" => {
-                let sig: p384::ecdsa::Signature = self.p384.sign(message);
-                sig.to_bytes().to_vec()
-            }
-            "ES512" => {
-                let sig: p521::ecdsa::Signature = self.p521.sign(message);
-                sig.to_bytes().to_vec()
-            }
-            "EdDSA" => self.ed25519.sign(message).to_bytes().to_vec(),
-            hs => {
-                use hmac::Mac as _;
-                match hs {
-                    "HS256" => hmac::Hmac::<Sha256>::new_from_slice(SECRET)
-                        .unwrap()
-                        .chain_update(message)
-                        .finalize()
-                        .into_bytes()
-                        .to_vec(),
-                    "HS384" => hmac::Hmac::<Sha384>::new_from_slice(SECRET)
-                        .unwrap()
-                        .chain_update(message)
-                        .finalize()
-                        .into_bytes()
-                        .to_vec(),
-                    _ => hmac::Hmac::<Sha512>::new_from_slice(SECRET)
-                        .unwrap()
-                        .chain_update(message)
-                        .finalize()
-                        .into_bytes()
-                        .to_vec(),
-                }
-            }
-        };
-        format!("{input}.{}", b64(&signature))
+        let alg = Alg::from_name(alg).unwrap();
+        self.minter(bits).mint(&MintRequest::new(alg)).unwrap()
     }
 }
 
-fn kid(alg: &str, bits: usize) -> String {
-    if alg.starts_with('R') || alg.starts_with('P') {
+fn kid(alg: Alg, bits: usize) -> String {
+    if Alg::RSA.contains(&alg) {
         format!("{alg}-{bits}")
     } else {
         alg.to_string()

@@ -132,7 +132,12 @@ fn every_row_of_the_error_table() {
         "invalid_header",
         &invalid_request("Authorization header must carry exactly one token"),
     );
-    let r = tb.get("/user", &[("authorization", b"Bearer \xff\xfe\x80")]);
+    // Bytes an HTTP client refuses to send in Authorization: the raw client.
+    let r = support::raw_get(
+        tb.envoy.port,
+        "/user",
+        &[("authorization", b"Bearer \xff\xfe\x80")],
+    );
     assert_denied(
         &r,
         401,

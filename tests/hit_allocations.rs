@@ -86,8 +86,8 @@ impl KeySource for Keys {
 fn a_cache_hit_allocates_only_the_header_it_reads() {
     let minter = Minter::generate(ISSUER, AUDIENCE).unwrap();
     let jwks = json!({"keys": [
-        minter.signing_key(Alg::Rs256).public_jwk(),
-        minter.signing_key(Alg::Es384).public_jwk(),
+        minter.signing_key(Alg::Rs256).unwrap().public_jwk(),
+        minter.signing_key(Alg::Es384).unwrap().public_jwk(),
     ]});
     let keys = KeySet::parse(
         jwks.to_string().as_bytes(),

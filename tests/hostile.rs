@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use support::{Response, Testbed};
+use support::{raw_get as get, Response, Testbed};
 use testbed::http::{Reply, Server};
 use testbed::idp::IdpServer;
 use testbed::mint::{sign_raw_with, tamper_signature, Alg, Key, KeyMaterial, MintRequest, Minter};
@@ -81,77 +81,6 @@ impl Counter {
 
     fn hits(&self) -> u64 {
         self.hits.load(Ordering::SeqCst)
-    }
-}
-
-/// `GET target` on 127.0.0.1:`port` with raw header bytes, reading the response only as far as
-/// its framing says. (The harness's client reads to EOF, and Envoy holds a connection open for
-/// its one-second delayed close after a local reply: ~1 s per refusal, too slow for hundreds.)
-fn get(port: u16, target: &str, headers: &[(&str, &[u8])]) -> Response {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to Envoy");
-    stream
-        .set_read_timeout(Some(support::REQUEST_TIMEOUT))
-        .unwrap();
-    let mut request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n").into_bytes();
-    for (name, value) in headers {
-        request.extend_from_slice(name.as_bytes());
-        request.extend_from_slice(b": ");
-        request.extend_from_slice(value);
-        request.extend_from_slice(b"\r\n");
-    }
-    request.extend_from_slice(b"Connection: close\r\n\r\n");
-    stream.write_all(&request).expect("send the request");
-    let mut raw = Vec::new();
-    let mut buf = [0_u8; 16 * 1024];
-    let complete = |raw: &[u8]| -> Option<Response> {
-        let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|line| line.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let body = &raw[end + 4..];
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        };
-        let done = match (find("content-length"), find("transfer-encoding")) {
-            (Some(length), _) => body.len() >= length.parse::<usize>().ok()?,
-            (None, Some(_)) => body.ends_with(b"0\r\n\r\n"),
-            (None, None) => false,
-        };
-        done.then(|| Response {
-            status,
-            headers,
-            body: body.to_vec(),
-        })
-    };
-    loop {
-        if let Some(response) = complete(&raw) {
-            return response;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) if !raw.is_empty() => {
-                // The peer closed: whatever arrived is the response (the body runs to EOF).
-                let mut with_length = raw.clone();
-                if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let body_len = raw.len() - end - 4;
-                    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-                    with_length =
-                        format!("{head}\r\ncontent-length: {body_len}\r\n\r\n").into_bytes();
-                    with_length.extend_from_slice(&raw[end + 4..]);
-                }
-                return complete(&with_length).expect("a complete HTTP response");
-            }
-            Ok(0) => panic!("Envoy closed the connection without a response to {target}"),
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("reading the response to {target}: {e}"),
-        }
     }
 }
 
@@ -702,7 +631,7 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
             NOT_ALLOWED,
         );
     }
-    let rsa_key = minter.signing_key(Alg::Rs256);
+    let rsa_key = minter.signing_key(Alg::Rs256).unwrap();
     let KeyMaterial::Rsa(private) = rsa_key.material() else {
         unreachable!()
     };
@@ -774,7 +703,7 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
         tb.idp.port()
     );
     for alg in [Alg::Rs256, Alg::Es384] {
-        let real_kid = minter.signing_key(alg).kid().to_owned();
+        let real_kid = minter.signing_key(alg).unwrap().kid().to_owned();
         let attacker = Key::generate(alg, real_kid.clone()).unwrap();
         let stranger = Key::generate(alg, "attacker").unwrap();
         for (member, value) in [
@@ -822,7 +751,7 @@ fn hostile_requests_get_clean_refusals_and_never_kill_a_vm() {
     // ---- Signature encodings ----
     let es = minter.mint(&MintRequest::new(Alg::Es384)).unwrap();
     let (es_input, _) = es.rsplit_once('.').unwrap();
-    let KeyMaterial::Ec(ec_key) = minter.signing_key(Alg::Es384).material() else {
+    let KeyMaterial::P384(ec_key) = minter.signing_key(Alg::Es384).unwrap().material() else {
         unreachable!()
     };
     let signature: p384::ecdsa::Signature =

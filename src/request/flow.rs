@@ -556,8 +556,8 @@ mod tests {
     fn ready() -> Keys {
         let minter = minter();
         let jwks = json!({"keys": [
-            minter.signing_key(Alg::Rs256).public_jwk(),
-            minter.signing_key(Alg::Es384).public_jwk(),
+            minter.signing_key(Alg::Rs256).unwrap().public_jwk(),
+            minter.signing_key(Alg::Es384).unwrap().public_jwk(),
         ]});
         let parsed = KeySet::parse(
             jwks.to_string().as_bytes(),

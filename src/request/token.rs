@@ -761,15 +761,16 @@ mod hostile {
         let cell = match alg {
             Alg::Rs256 => &RSA,
             Alg::Es384 => &EC,
+            other => unreachable!("no attacker key for {other}"),
         };
         // The attacker's keys reuse the real kids, the most confusing case.
-        cell.get_or_init(|| Key::generate(alg, minter().signing_key(alg).kid()).unwrap())
+        cell.get_or_init(|| Key::generate(alg, minter().signing_key(alg).unwrap().kid()).unwrap())
     }
 
     fn jwks() -> serde_json::Value {
         json!({"keys": [
-            minter().signing_key(Alg::Rs256).public_jwk(),
-            minter().signing_key(Alg::Es384).public_jwk(),
+            minter().signing_key(Alg::Rs256).unwrap().public_jwk(),
+            minter().signing_key(Alg::Es384).unwrap().public_jwk(),
         ]})
     }
 
@@ -865,7 +866,7 @@ mod hostile {
     }
 
     fn rsa_modulus() -> Vec<u8> {
-        let KeyMaterial::Rsa(key) = minter().signing_key(Alg::Rs256).material() else {
+        let KeyMaterial::Rsa(key) = minter().signing_key(Alg::Rs256).unwrap().material() else {
             unreachable!()
         };
         use rsa::traits::PublicKeyParts;
@@ -893,7 +894,11 @@ mod hostile {
 
     #[test]
     fn hmac_keyed_with_the_public_key_is_refused() {
-        let public_jwk = minter().signing_key(Alg::Rs256).public_jwk().to_string();
+        let public_jwk = minter()
+            .signing_key(Alg::Rs256)
+            .unwrap()
+            .public_jwk()
+            .to_string();
         for alg in ["HS256", "HS384", "HS512", "hs256"] {
             let header = format!(r#"{{"alg":"{alg}","kid":"rsa-1"}}"#);
             for secret in [rsa_modulus(), public_jwk.clone().into_bytes()] {
@@ -1021,7 +1026,7 @@ mod hostile {
     fn es384_signature_encodings() {
         let token = minter().mint(&MintRequest::new(Alg::Es384)).unwrap();
         let (input, _) = token.rsplit_once('.').unwrap();
-        let KeyMaterial::Ec(key) = minter().signing_key(Alg::Es384).material() else {
+        let KeyMaterial::P384(key) = minter().signing_key(Alg::Es384).unwrap().material() else {
             unreachable!()
         };
         use p384::ecdsa::signature::Signer;

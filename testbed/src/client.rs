@@ -1,15 +1,23 @@
-//! A raw HTTP/1.1 client for tests and the `mock-idp mint` command.
+//! HTTP clients for tests, the bench driver and the `mock-idp mint` command.
 //!
-//! It writes exactly the bytes it is given, so tests can send header values that are not UTF-8,
-//! oversized headers or odd targets that a higher-level client would refuse or normalise. Every
-//! request uses `Connection: close` and the response is read to EOF, which keeps the parser
-//! trivial and means no connection state leaks between requests.
+//! [`request`] and [`request_url`] are ureq: every well-formed request goes through a real,
+//! independent HTTP client. [`raw_request`] writes bytes to a `TcpStream` as given; it exists
+//! only for the hostile tests, which must send what no HTTP client will (NUL, DEL or control
+//! bytes in header values, and the like) to check that Envoy and the filter refuse it cleanly.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// A parsed response.
+use ureq::config::AutoHeaderValue;
+use ureq::http;
+
+/// The largest response head [`request`] accepts (Envoy's local replies and the testbed's own
+/// are far smaller; ureq's default is 64 KiB).
+const MAX_RESPONSE_HEAD_BYTES: usize = 1024 * 1024;
+
+/// A response.
 #[derive(Clone, Debug, Default)]
 pub struct Response {
     /// Status code of the final (non-1xx) response.
@@ -40,10 +48,33 @@ impl Response {
     }
 }
 
+/// The shared ureq agent: every status is a response (tests look at 4xx and 5xx), redirects
+/// are returned rather than followed, no proxy from the environment, no pooled connections (no
+/// state leaks between requests), and no `User-Agent` or `Accept` of its own, so upstreams see
+/// only the headers a test sends.
+fn agent() -> &'static ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
+            .allow_non_standard_methods(true)
+            .max_response_header_size(MAX_RESPONSE_HEAD_BYTES)
+            .user_agent(AutoHeaderValue::None)
+            .accept(AutoHeaderValue::None)
+            .build()
+            .into()
+    })
+}
+
 /// Sends one request to `addr` and reads the whole response, failing after `timeout` overall.
 ///
-/// `Host` is added unless `headers` has one; `Content-Length` is added when `body` is non-empty
-/// and `headers` has none; `Connection: close` is always added.
+/// `Host` is added unless `headers` has one, `Content-Length` when `body` is non-empty. Header
+/// values may hold any byte HTTP allows in a field value (obs-text included); for others use
+/// [`raw_request`].
 pub fn request(
     addr: impl ToSocketAddrs,
     method: &str,
@@ -52,57 +83,104 @@ pub fn request(
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<Response> {
-    let deadline = Instant::now() + timeout;
-    let addr = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "address did not resolve"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(&encode_request(addr, method, target, headers, body))?;
-    stream.flush()?;
-
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "response not complete before the deadline",
-            ));
-        }
-        stream.set_read_timeout(Some(left))?;
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                raw.extend_from_slice(buf.get(..n).unwrap_or_default());
-                // Stop at the end of the response rather than waiting for the peer to close:
-                // Envoy delays its close after a local reply (delayed_close_timeout, 1 s).
-                if is_complete(&raw) {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // A reset after a complete response (the peer closed with unread input) is fine.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !raw.is_empty() => break,
-            Err(e) => return Err(e),
-        }
-    }
-    parse_response(&raw)
+    let addr = resolve(addr)?;
+    request_url(
+        method,
+        &format!("http://{addr}{target}"),
+        headers,
+        body,
+        timeout,
+    )
 }
 
-fn encode_request(
-    addr: SocketAddr,
+/// [`request`] to a full `http://` URL.
+pub fn request_url(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<Response> {
+    let invalid =
+        |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        let value = http::HeaderValue::from_bytes(value).map_err(|e| invalid(&e))?;
+        builder = builder.header(*name, value);
+    }
+    fn run<B: ureq::AsSendBody>(
+        request: http::Request<B>,
+        timeout: Duration,
+    ) -> Result<http::Response<ureq::Body>, ureq::Error> {
+        let request = agent()
+            .configure_request(request)
+            .timeout_global(Some(timeout))
+            .build();
+        agent().run(request)
+    }
+    // An empty body is no body: no `Content-Length: 0` on a GET.
+    let sent = if body.is_empty() {
+        run(builder.body(()).map_err(|e| invalid(&e))?, timeout)
+    } else {
+        run(builder.body(body).map_err(|e| invalid(&e))?, timeout)
+    };
+    let mut response = sent.map_err(io_error)?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .map_err(io_error)?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// ureq's error as the `io::Error` callers match on (refused, reset, timed out).
+fn io_error(error: ureq::Error) -> io::Error {
+    match error {
+        ureq::Error::Io(e) => e,
+        ureq::Error::Timeout(_) => io::Error::new(io::ErrorKind::TimedOut, error.to_string()),
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<std::net::SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "address did not resolve"))
+}
+
+/// Sends `GET`-style bytes no HTTP client would: `method target HTTP/1.1`, `Host` (unless
+/// `headers` has one), each header as `name: value` with the value's bytes verbatim, and
+/// `Connection: close`, then `body` as is (with no `Content-Length` of its own). Reads the
+/// response only as far as its framing says (`Content-Length`, chunked, else to EOF), not to
+/// EOF, since Envoy holds a connection open for a second after a local reply.
+///
+/// Only for the hostile tests; use [`request`] for anything an HTTP client can send.
+pub fn raw_request(
+    addr: impl ToSocketAddrs,
     method: &str,
     target: &str,
     headers: &[(&str, &[u8])],
     body: &[u8],
-) -> Vec<u8> {
-    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    let mut out = Vec::with_capacity(256 + body.len());
-    out.extend_from_slice(format!("{method} {target} HTTP/1.1\r\n").as_bytes());
-    if !has("host") {
+    timeout: Duration,
+) -> io::Result<Response> {
+    let deadline = Instant::now() + timeout;
+    let addr = resolve(addr)?;
+    let mut out = format!("{method} {target} HTTP/1.1\r\n").into_bytes();
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
         out.extend_from_slice(format!("Host: {addr}\r\n").as_bytes());
     }
     for (name, value) in headers {
@@ -111,117 +189,105 @@ fn encode_request(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    if !body.is_empty() && !has("content-length") && !has("transfer-encoding") {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-    }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     out.extend_from_slice(body);
-    out
-}
 
-/// Whether `raw` holds a whole final response framed by `Content-Length` or chunked encoding
-/// (a response framed by the connection's close is complete only at EOF).
-fn is_complete(raw: &[u8]) -> bool {
-    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let (head, rest) = raw.split_at(head_end);
-    let body = rest.get(4..).unwrap_or_default();
-    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
-    if head.starts_with("http/1.1 1") || head.starts_with("http/1.0 1") {
-        return is_complete(body);
-    }
-    let header = |name: &str| {
-        head.split("\r\n")
-            .filter_map(|line| line.split_once(':'))
-            .find(|(n, _)| n.trim() == name)
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    if header("transfer-encoding").is_some_and(|v| v.ends_with("chunked")) {
-        return body.ends_with(b"0\r\n\r\n");
-    }
-    match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        Some(length) => body.len() >= length,
-        None => false,
-    }
-}
-
-fn invalid(why: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why.to_owned())
-}
-
-/// Parses a complete response read to EOF, skipping interim 1xx responses.
-fn parse_response(mut raw: &[u8]) -> io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(&out)?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
     loop {
-        let head_end = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(|| invalid("connection closed before the response head ended"))?;
-        let (head, rest) = raw.split_at(head_end);
-        let rest = rest.get(4..).unwrap_or_default();
-        let head = String::from_utf8_lossy(head);
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default();
-        let status: u16 = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| invalid("malformed status line"))?;
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-            })
-            .collect();
+        if let Some(response) = parse_response(&raw, false)? {
+            return Ok(response);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no complete response in time",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A reset after the response began (the peer closed with our input unread) ends it.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !raw.is_empty() => break,
+            Err(e) => return Err(e),
+        }
+    }
+    parse_response(&raw, true)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed before a complete response",
+        )
+    })
+}
+
+fn invalid_data(why: impl ToString) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+}
+
+/// The final response in `raw` if it is complete (at `eof`, a body without framing runs to
+/// the end); `None` if more bytes are needed. Interim 1xx responses are skipped.
+fn parse_response(mut raw: &[u8], eof: bool) -> io::Result<Option<Response>> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut head = httparse::Response::new(&mut headers);
+        let head_len = match head.parse(raw).map_err(invalid_data)? {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => return Ok(None),
+        };
+        let status = head.code.unwrap_or_default();
+        let rest = raw.get(head_len..).unwrap_or_default();
         if (100..200).contains(&status) {
             raw = rest;
             continue;
         }
-        let mut response = Response {
+        let headers: Vec<(String, String)> = head
+            .headers
+            .iter()
+            .map(|h| {
+                let value = String::from_utf8_lossy(h.value).trim().to_owned();
+                (h.name.to_ascii_lowercase(), value)
+            })
+            .collect();
+        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let body = if find("transfer-encoding").is_some_and(|v| v.ends_with("chunked")) {
+            dechunk(rest)?
+        } else if let Some(length) = find("content-length") {
+            let length: usize = length.parse().map_err(invalid_data)?;
+            rest.get(..length).map(<[u8]>::to_vec)
+        } else {
+            eof.then(|| rest.to_vec())
+        };
+        return Ok(body.map(|body| Response {
             status,
             headers,
-            body: Vec::new(),
-        };
-        let chunked = response
-            .header("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked"));
-        response.body = if chunked {
-            dechunk(rest)?
-        } else if let Some(len) = response
-            .header("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-        {
-            rest.get(..len)
-                .ok_or_else(|| invalid("body shorter than Content-Length"))?
-                .to_vec()
-        } else {
-            rest.to_vec()
-        };
-        return Ok(response);
+            body,
+        }));
     }
 }
 
-fn dechunk(mut rest: &[u8]) -> io::Result<Vec<u8>> {
+/// A chunked body, if it is complete.
+fn dechunk(mut rest: &[u8]) -> io::Result<Option<Vec<u8>>> {
     let mut body = Vec::new();
     loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| invalid("truncated chunk size line"))?;
-        let (line, after) = rest.split_at(line_end);
-        let size_text = String::from_utf8_lossy(line);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
-        let after = after.get(2..).unwrap_or_default();
+        let (start, size) = match httparse::parse_chunk_size(rest).map_err(invalid_data)? {
+            httparse::Status::Complete(v) => v,
+            httparse::Status::Partial => return Ok(None),
+        };
+        let size = usize::try_from(size).map_err(invalid_data)?;
         if size == 0 {
-            return Ok(body);
+            return Ok(Some(body));
         }
-        body.extend_from_slice(
-            after
-                .get(..size)
-                .ok_or_else(|| invalid("truncated chunk"))?,
-        );
-        rest = after.get(size + 2..).unwrap_or_default();
+        let Some(chunk) = rest.get(start..start + size) else {
+            return Ok(None);
+        };
+        body.extend_from_slice(chunk);
+        rest = rest.get(start + size + 2..).unwrap_or_default();
     }
 }
 
@@ -232,30 +298,75 @@ mod tests {
     #[test]
     fn parses_content_length_and_skips_interim_responses() {
         let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 3\r\n\r\nabcIGNORED";
-        let r = parse_response(raw).unwrap();
+        let r = parse_response(raw, false).unwrap().unwrap();
         assert_eq!(r.status, 401);
         assert_eq!(r.header("www-authenticate"), Some("Bearer"));
         assert_eq!(r.body, b"abc");
+        assert!(parse_response(&raw[..raw.len() - 9], false)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn parses_chunked_bodies() {
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
-        let r = parse_response(raw).unwrap();
+        let r = parse_response(raw, false).unwrap().unwrap();
         assert_eq!(r.body, b"abcde");
+        assert!(parse_response(&raw[..60], false).unwrap().is_none());
     }
 
     #[test]
     fn reads_to_eof_without_length() {
-        let r = parse_response(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
+        let raw = b"HTTP/1.0 200 OK\r\n\r\nhello";
+        assert!(parse_response(raw, false).unwrap().is_none());
+        let r = parse_response(raw, true).unwrap().unwrap();
         assert_eq!(r.text(), "hello");
     }
 
     #[test]
-    fn sends_raw_header_bytes() {
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let out = encode_request(addr, "GET", "/x", &[("X-Bin", b"\xff\x00")], b"");
-        assert!(out.windows(12).any(|w| w == b"X-Bin: \xff\x00\r\nC"));
-        assert!(out.ends_with(b"Connection: close\r\n\r\n"));
+    fn raw_request_sends_bytes_verbatim() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0; 1024];
+            while !seen.ends_with(b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                seen.extend_from_slice(&buf[..n]);
+            }
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            seen
+        });
+        let r = raw_request(
+            ("127.0.0.1", port),
+            "GET",
+            "/x",
+            &[("X-Bin", b"\xff\x00\x7f")],
+            b"",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(r.status, 204);
+        let seen = server.join().unwrap();
+        assert!(seen.starts_with(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1:"));
+        assert!(seen
+            .windows(16)
+            .any(|w| w == b"X-Bin: \xff\x00\x7f\r\nConn"));
+    }
+
+    #[test]
+    fn request_refuses_bytes_http_forbids() {
+        let r = request(
+            "127.0.0.1:1",
+            "GET",
+            "/",
+            &[("X-Bin", b"a\x00b")],
+            b"",
+            Duration::from_secs(1),
+        );
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidInput);
     }
 }

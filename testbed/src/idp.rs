@@ -12,6 +12,10 @@
 //!   oversized|empty_keys"}`, `{"slow_ms": N}`, `{"remove_key": "kid"}`, `{"max_age": N}`,
 //!   `{"reset_stats": true}`; answers the resulting state.
 //! - `GET /stats`: `{"jwks_fetches": N, "discovery_fetches": N}`.
+//!
+//! Keys: one per algorithm of [`IdpOptions::algorithms`] (by default `rsa-1` for RS256 and
+//! `ec-1` for ES384), named by [`Alg::kid`]. HMAC keys sign tokens but are never published:
+//! a filter takes HS* secrets only from its local configuration ([`IdpServer::hmac_secret`]).
 
 use std::fmt;
 use std::io;
@@ -25,7 +29,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::http::{Handler, Reply, Request, Response, Server};
-use crate::mint::{Alg, Key, MintError, MintRequest, Minter, DEFAULT_AUDIENCE};
+use crate::mint::{
+    generate_keys, Alg, Key, MintError, MintRequest, Minter, DEFAULT_AUDIENCE, DEFAULT_RSA_BITS,
+};
 
 /// The issuer used when none is configured. It is deliberately not the server's address:
 /// Envoy reaches the provider through a cluster, so the two are independent in production too.
@@ -51,6 +57,11 @@ pub struct IdpOptions {
     pub audience: Option<String>,
     /// The JWKS `Cache-Control: max-age`; default [`DEFAULT_MAX_AGE_SECS`].
     pub max_age_secs: Option<u64>,
+    /// One signing key per algorithm listed, published in this order (HMAC keys excepted);
+    /// default [`Alg::DEFAULT`] (`rsa-1` and `ec-1`). [`Alg::ALL`] gives every algorithm.
+    pub algorithms: Option<Vec<Alg>>,
+    /// The modulus size of the RSA keys; default [`DEFAULT_RSA_BITS`].
+    pub rsa_bits: Option<usize>,
 }
 
 /// How the discovery and JWKS routes misbehave.
@@ -122,12 +133,29 @@ struct KeyRing {
     generation: u32,
 }
 
+impl KeyRing {
+    /// Signs with `keys` from now on and publishes those with a public half.
+    fn adopt(&mut self, keys: Vec<Arc<Key>>) -> Result<(), MintError> {
+        self.minter = Minter::new(
+            self.minter.issuer(),
+            self.minter.audience(),
+            keys.iter().cloned(),
+        )?;
+        self.published
+            .extend(keys.into_iter().filter(|key| !key.alg().is_hmac()));
+        Ok(())
+    }
+}
+
 /// State shared between the handle and the server threads.
 struct State {
     issuer: String,
     /// The issuer URL's path without a trailing slash (`""` or e.g. `"/oidc"`).
     prefix: String,
     base_url: String,
+    /// The algorithms with a key, in publishing order.
+    algorithms: Vec<Alg>,
+    rsa_bits: usize,
     keys: Mutex<KeyRing>,
     fault: Mutex<Fault>,
     max_age_secs: AtomicU64,
@@ -171,25 +199,21 @@ impl State {
             "token_endpoint": format!("{base}/token"),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256", "ES384"],
+            "id_token_signing_alg_values_supported": self
+                .algorithms
+                .iter()
+                .filter(|alg| !alg.is_hmac())
+                .map(|alg| alg.name())
+                .collect::<Vec<_>>(),
         })
     }
 
     fn rotate(&self) -> Result<(), MintError> {
         let generation = self.keys().generation + 1;
         // Generate outside the lock: RSA key generation takes a noticeable moment.
-        let rsa = Arc::new(Key::generate(Alg::Rs256, format!("rsa-{generation}"))?);
-        let ec = Arc::new(Key::generate(Alg::Es384, format!("ec-{generation}"))?);
+        let keys = generate_keys(&self.algorithms, generation, self.rsa_bits)?;
         let mut ring = self.keys();
-        let minter = Minter::new(
-            ring.minter.issuer(),
-            ring.minter.audience(),
-            Arc::clone(&rsa),
-            Arc::clone(&ec),
-        )?;
-        ring.published.push(rsa);
-        ring.published.push(ec);
-        ring.minter = minter;
+        ring.adopt(keys)?;
         ring.generation = ring.generation.max(generation);
         Ok(())
     }
@@ -308,6 +332,7 @@ impl State {
         };
         match self.minter().mint(&request) {
             Ok(token) => Response::json(200, &json!({ "token": token })),
+            Err(e @ MintError::NoKey(_)) => bad_request(&e.to_string()),
             Err(e) => Response::json(500, &json!({"error": e.to_string()})),
         }
     }
@@ -394,15 +419,21 @@ pub struct IdpServer {
 }
 
 impl IdpServer {
-    /// Generates keys `rsa-1` and `ec-1` and starts serving on 127.0.0.1.
+    /// Generates a key per algorithm (by default `rsa-1` and `ec-1`) and starts serving on
+    /// 127.0.0.1.
     pub fn start(opts: IdpOptions) -> io::Result<IdpServer> {
         let issuer = opts.issuer.unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
         let audience = opts.audience.unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
-        let minter = Minter::generate(issuer.clone(), audience).map_err(io::Error::other)?;
-        let published = vec![
-            Arc::clone(minter.signing_key(Alg::Rs256)),
-            Arc::clone(minter.signing_key(Alg::Es384)),
-        ];
+        let algorithms = opts.algorithms.unwrap_or_else(|| Alg::DEFAULT.to_vec());
+        let rsa_bits = opts.rsa_bits.unwrap_or(DEFAULT_RSA_BITS);
+        let mut ring = KeyRing {
+            published: Vec::new(),
+            minter: Minter::new(issuer.clone(), audience, []).map_err(io::Error::other)?,
+            generation: 1,
+        };
+        generate_keys(&algorithms, 1, rsa_bits)
+            .and_then(|keys| ring.adopt(keys))
+            .map_err(io::Error::other)?;
         let prefix = issuer_path(&issuer);
         // Bind first: the base URL in the discovery document needs the port.
         let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
@@ -411,11 +442,9 @@ impl IdpServer {
             issuer,
             prefix,
             base_url: format!("http://127.0.0.1:{port}"),
-            keys: Mutex::new(KeyRing {
-                published,
-                minter,
-                generation: 1,
-            }),
+            algorithms,
+            rsa_bits,
+            keys: Mutex::new(ring),
             fault: Mutex::new(Fault::None),
             max_age_secs: AtomicU64::new(opts.max_age_secs.unwrap_or(DEFAULT_MAX_AGE_SECS)),
             jwks_fetches: AtomicU64::new(0),
@@ -495,8 +524,25 @@ impl IdpServer {
         self.state.minter().sign_raw(alg, header_json, payload_json)
     }
 
-    /// Publishes a new RSA and EC key (`rsa-N`, `ec-N`) and signs with them from now on. Older
-    /// keys stay published, as during a real rotation, until [`IdpServer::remove_key`].
+    /// The algorithms the provider has keys for, in publishing order.
+    pub fn algorithms(&self) -> &[Alg] {
+        &self.state.algorithms
+    }
+
+    /// The current signing key for `alg`, if the provider has that algorithm.
+    pub fn signing_key(&self, alg: Alg) -> Option<Arc<Key>> {
+        self.state.minter().signing_key(alg).ok().cloned()
+    }
+
+    /// The current HMAC secret for `alg` (HS256, HS384 or HS512), which is never published:
+    /// tests put it in the filter's local configuration.
+    pub fn hmac_secret(&self, alg: Alg) -> Option<Vec<u8>> {
+        self.state.minter().hmac_secret(alg).map(<[u8]>::to_vec)
+    }
+
+    /// Publishes a new key per algorithm (`rsa-N`, `ec-N`, ...) and signs with them from now
+    /// on. Older keys stay published, as during a real rotation, until
+    /// [`IdpServer::remove_key`].
     pub fn rotate(&self) -> Result<(), MintError> {
         self.state.rotate()
     }
@@ -681,6 +727,62 @@ mod tests {
         post(&idp, "/control", r#"{"reset_stats":true}"#);
         assert_eq!(idp.jwks_fetches(), 0);
         assert_eq!(get(&idp, "/nope").unwrap().status, 404);
+    }
+
+    #[test]
+    fn publishes_one_key_per_asymmetric_algorithm_and_keeps_hmac_secret() {
+        let idp = IdpServer::start(IdpOptions {
+            algorithms: Some(Alg::ALL.to_vec()),
+            rsa_bits: Some(1536),
+            ..IdpOptions::default()
+        })
+        .unwrap();
+        let expected: Vec<String> = Alg::ASYMMETRIC.iter().map(|alg| alg.kid(1)).collect();
+        assert_eq!(idp.kids(), expected);
+        let jwks = get(&idp, "/.well-known/jwks.json").unwrap().json().unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 10);
+        assert!(keys
+            .iter()
+            .all(|k| k["kty"] != "oct" && k.get("k").is_none()));
+        assert_eq!(keys[3]["kid"], "ps256-1");
+        assert_eq!(
+            keys[3]["n"].as_str().unwrap().len(),
+            256,
+            "1536-bit modulus"
+        );
+        let disc = get(&idp, "/.well-known/openid-configuration")
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(
+            disc["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .len(),
+            10
+        );
+        for alg in Alg::ALL {
+            let minted = post(&idp, "/mint", &format!(r#"{{"alg":"{alg}"}}"#));
+            assert_eq!(minted.status, 200, "{alg}");
+            let token = minted.json().unwrap()["token"].as_str().unwrap().to_owned();
+            let (header, _) = crate::mint::decode_unverified(&token).unwrap();
+            assert_eq!(header["alg"], alg.name());
+            assert_eq!(header["kid"], alg.kid(1));
+        }
+        assert_eq!(idp.hmac_secret(Alg::Hs384).unwrap().len(), 64);
+        assert!(idp.hmac_secret(Alg::Rs256).is_none());
+        let secret = idp.hmac_secret(Alg::Hs384).unwrap();
+        idp.rotate().unwrap();
+        assert_eq!(idp.kids().len(), 20);
+        assert_eq!(idp.kids().last().unwrap(), "eddsa-2");
+        assert_ne!(idp.hmac_secret(Alg::Hs384).unwrap(), secret);
+        assert_eq!(idp.signing_key(Alg::Hs384).unwrap().kid(), "hs384-2");
+
+        // The default provider has no ES256 key: minting one is the caller's mistake.
+        let default = IdpServer::start(IdpOptions::default()).unwrap();
+        assert_eq!(post(&default, "/mint", r#"{"alg":"ES256"}"#).status, 400);
+        assert_eq!(default.algorithms(), Alg::DEFAULT);
     }
 
     #[test]

@@ -132,6 +132,24 @@ pub fn try_http_request(
     .map(Response::from)
 }
 
+/// `GET target` on 127.0.0.1:`port` with header values sent byte for byte, for the hostile
+/// requests no HTTP client sends (NUL, DEL, control or non-ASCII bytes in a header value, which
+/// ureq refuses): [`testbed::client::raw_request`]. The response is read only as far as its
+/// framing says: Envoy holds a connection open for its one-second delayed close after a local
+/// reply. Panics on connection errors or after [`REQUEST_TIMEOUT`].
+pub fn raw_get(port: u16, target: &str, headers: &[(&str, &[u8])]) -> Response {
+    client::raw_request(
+        ("127.0.0.1", port),
+        "GET",
+        target,
+        headers,
+        b"",
+        REQUEST_TIMEOUT,
+    )
+    .map(Response::from)
+    .unwrap_or_else(|e| panic!("raw GET {target} on 127.0.0.1:{port} failed: {e}"))
+}
+
 /// How to start Envoy.
 #[derive(Clone, Debug)]
 pub struct EnvoyOptions {

@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! mock-idp [--port 8081] [--issuer URL] [--audience AUD] [--max-age SECS]
-//! mock-idp mint [--url http://127.0.0.1:8081] [--alg RS256|ES384] [--claims JSON]
+//!          [--algorithms RS256,PS256,...| --all-algorithms] [--rsa-bits 2048]
+//! mock-idp mint [--url http://127.0.0.1:8081] [--alg RS256|ES384|...] [--claims JSON]
 //!               [--lifetime SECS] [--expired] [--kid KID] [--no-kid] [--typ TYP]
 //!               [--unknown-key]
 //! ```
 //!
-//! The server prints one `mock-idp listening on 127.0.0.1:PORT issuer=...` line and serves
-//! until killed; `mint` asks a running server for a token and prints just the token, so shell
+//! The server publishes one key per algorithm (default RS256 and ES384: `rsa-1`, `ec-1`; HMAC
+//! keys are never published), prints one `mock-idp listening on 127.0.0.1:PORT issuer=...
+//! kids=...` line and serves until killed; `mint` asks a running server for a token and prints just the token, so shell
 //! scripts can use `TOKEN=$(mock-idp mint ...)`.
 
 use std::io::Write as _;
@@ -20,7 +22,8 @@ use testbed::{client, Alg, IdpOptions, IdpServer, MintRequest};
 
 const USAGE: &str = "usage:
   mock-idp [--port 8081] [--issuer URL] [--audience AUD] [--max-age SECS]
-  mock-idp mint [--url http://127.0.0.1:8081] [--alg RS256|ES384] [--claims JSON]
+           [--algorithms RS256,PS256,... | --all-algorithms] [--rsa-bits 2048]
+  mock-idp mint [--url http://127.0.0.1:8081] [--alg RS256|ES384|...] [--claims JSON]
                 [--lifetime SECS] [--expired] [--kid KID] [--no-kid] [--typ TYP] [--unknown-key]";
 
 fn main() -> ExitCode {
@@ -66,14 +69,25 @@ fn serve(args: &[String]) -> Result<(), String> {
             "--issuer" => opts.issuer = Some(value(&mut it, flag)?.to_owned()),
             "--audience" => opts.audience = Some(value(&mut it, flag)?.to_owned()),
             "--max-age" => opts.max_age_secs = Some(number(value(&mut it, flag)?, flag)?),
+            "--algorithms" => {
+                let algs = value(&mut it, flag)?
+                    .split(',')
+                    .map(|name| name.trim().parse::<Alg>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("{flag}: {e}"))?;
+                opts.algorithms = Some(algs);
+            }
+            "--all-algorithms" => opts.algorithms = Some(Alg::ALL.to_vec()),
+            "--rsa-bits" => opts.rsa_bits = Some(number(value(&mut it, flag)?, flag)?),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
     let idp = IdpServer::start(opts).map_err(|e| format!("cannot start: {e}"))?;
     println!(
-        "mock-idp listening on 127.0.0.1:{} issuer={}",
+        "mock-idp listening on 127.0.0.1:{} issuer={} kids={}",
         idp.port(),
-        idp.issuer()
+        idp.issuer(),
+        idp.kids().join(",")
     );
     // A supervising script may be reading stdout through a pipe, which is block-buffered.
     let _ = std::io::stdout().flush();
@@ -91,8 +105,7 @@ fn mint(args: &[String]) -> Result<(), String> {
             "--url" => url = value(&mut it, flag)?.to_owned(),
             "--alg" => {
                 let name = value(&mut it, flag)?;
-                request.alg = Alg::from_name(name)
-                    .ok_or_else(|| format!("--alg: {name:?} is not RS256 or ES384"))?;
+                request.alg = name.parse().map_err(|e| format!("--alg: {e}"))?;
             }
             "--claims" => {
                 let text = value(&mut it, flag)?;
@@ -108,19 +121,13 @@ fn mint(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let authority = url
-        .strip_prefix("http://")
-        .ok_or("--url must start with http://")?;
-    let (authority, prefix) = match authority.find('/') {
-        Some(i) => authority.split_at(i),
-        None => (authority, ""),
-    };
+    if !url.starts_with("http://") {
+        return Err("--url must start with http://".to_owned());
+    }
     let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-    let target = format!("{}/mint", prefix.trim_end_matches('/'));
-    let response = client::request(
-        authority,
+    let response = client::request_url(
         "POST",
-        &target,
+        &format!("{}/mint", url.trim_end_matches('/')),
         &[("Content-Type", b"application/json")],
         &body,
         Duration::from_secs(15),
