@@ -11,8 +11,9 @@
 //! - `alg`, when present, must be an asymmetric algorithm this filter verifies ([`Algorithm`])
 //!   and fit the key type and curve; the key is then used for that algorithm only.
 //! - RSA: a modulus of 2048 to 4096 bits and an exponent of 65537 or 3.
-//! - EC: `crv` is `P-256`, `P-384` or `P-521`, `x` and `y` have the curve's width (32, 48 or 66
-//!   bytes) and the point is on the curve.
+//! - EC: `crv` is `P-256`, `P-384` or `P-521`, `x` and `y` are at most the curve's width (32, 48
+//!   or 66 bytes; shorter ones are left-padded with zeros, as Envoy reads them) and the point is
+//!   on the curve.
 //! - OKP: `crv` is `Ed25519` and `x` is a canonical 32-byte point not of small order.
 //! - Binary members (`n`, `e`, `x`, `y`) are base64url **without padding**, as RFC 7517/7518
 //!   require; a padded, standard-alphabet or whitespace-broken value skips the key. Real identity
@@ -96,7 +97,7 @@ pub enum SkipReason {
     RsaInvalid,
     /// `crv` is not one this filter verifies (secp256k1, Ed448, X25519, ...).
     UnsupportedCurve,
-    /// `x` or `y` does not have the curve's width.
+    /// `x` or `y` is empty or longer than the curve's width.
     EcCoordinateLength,
     /// `(x, y)` is not a point on the curve.
     EcPointInvalid,
