@@ -163,7 +163,9 @@ impl KeyFetcher {
         let body = read_body(response, remote.max_body_bytes);
         let event = match phase {
             Phase::Discovery => {
-                let uri = match body.and_then(|(b, _)| jwks_uri(&b, &provider.issuer, remote)) {
+                let uri = match body
+                    .and_then(|(b, _)| jwks_uri(&b, provider.issuer.as_deref(), remote))
+                {
                     Ok(uri) => {
                         if let Err(err) = store.store_jwks_uri(shared, &uri.uri) {
                             log::warn!(
@@ -344,11 +346,12 @@ pub fn max_age(value: &str) -> Option<u64> {
 
 /// The `jwks_uri` of a discovery document whose `issuer` is exactly the configured one
 /// (OpenID Connect Discovery 1.0 section 4.3).
-fn jwks_uri(body: &[u8], issuer: &str, remote: &RemoteJwks) -> Result<HttpUri, String> {
+fn jwks_uri(body: &[u8], issuer: Option<&str>, remote: &RemoteJwks) -> Result<HttpUri, String> {
     let document: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| "the discovery document is not JSON".to_string())?;
+    // The configuration refuses discovery without an issuer; `None` never matches.
     match document.get("issuer").and_then(|v| v.as_str()) {
-        Some(found) if found == issuer => {}
+        Some(found) if Some(found) == issuer => {}
         Some(_) => return Err("the discovery document names another issuer".into()),
         None => return Err("the discovery document has no issuer".into()),
     }

@@ -42,8 +42,9 @@ pub struct Verified {
 /// Picks the provider for an untrusted `iss` among `candidates` (`None`: every provider).
 ///
 /// A configured provider that this route does not accept is `invalid_claims`. An issuer no
-/// provider has is judged against the only candidate if there is one (so it reads as
-/// `invalid_claims` too); with several candidates there is no key set to check it with:
+/// provider has (or no `iss`) goes to the provider configured without an issuer, when the route
+/// accepts it; otherwise it is judged against the only candidate if there is one (so it reads
+/// as `invalid_claims` too); with several candidates there is no key set to check it with:
 /// `invalid_token`.
 fn select_provider(
     config: &Config,
@@ -63,6 +64,9 @@ fn select_provider(
             ))
         }
         None => {}
+    }
+    if let Some(index) = config.provider_without_issuer().filter(|&i| allowed(i)) {
+        return Ok(index);
     }
     let only = match candidates {
         Some([only]) => Some(*only),
@@ -113,7 +117,7 @@ pub fn prepare(
 /// The claim rules a provider imposes.
 pub fn rules(provider: &Provider) -> ClaimRules<'_> {
     ClaimRules {
-        issuer: &provider.issuer,
+        issuer: provider.issuer.as_deref(),
         audiences: &provider.audiences,
         clock_skew_seconds: provider.clock_skew_seconds,
         require_expiration: provider.require_expiration,
@@ -149,5 +153,63 @@ impl Prepared {
                 "Token signature is invalid",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{minimal, parse};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use serde_json::json;
+
+    const NOW: u64 = 1_700_000_000;
+
+    /// Two providers: `named` with the issuer `https://idp.example.test/`, `any` without one.
+    fn config() -> Config {
+        let mut value = minimal();
+        let mut any = value["providers"][0].clone();
+        any["name"] = json!("any");
+        any.as_object_mut().unwrap().remove("issuer");
+        value["providers"][0]["name"] = json!("named");
+        value["providers"].as_array_mut().unwrap().push(any);
+        parse(value).unwrap()
+    }
+
+    /// An RS256 token with `claims` and a signature that is never checked here.
+    fn token(claims: Value) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{header}.{payload}.AAAA")
+    }
+
+    fn provider_of(candidates: Option<&[usize]>, claims: Value) -> Result<usize, AuthError> {
+        prepare(&config(), candidates, &token(claims), NOW).map(|p| p.provider)
+    }
+
+    #[test]
+    fn a_known_issuer_picks_its_provider_and_any_other_goes_to_the_issuerless_one() {
+        let aud = "https://api.example.test";
+        let exp = NOW + 60;
+        let named = json!({"iss": "https://idp.example.test/", "aud": aud, "exp": exp});
+        let other = json!({"iss": "https://other.example.test/", "aud": aud, "exp": exp});
+        let none = json!({"aud": aud, "exp": exp});
+        assert_eq!(provider_of(None, named.clone()).unwrap(), 0);
+        assert_eq!(provider_of(None, other.clone()).unwrap(), 1);
+        assert_eq!(provider_of(None, none).unwrap(), 1);
+        assert_eq!(provider_of(Some(&[1]), other.clone()).unwrap(), 1);
+        // A route that takes only the named provider judges a foreign issuer against it.
+        let err = provider_of(Some(&[0]), other).unwrap_err();
+        assert_eq!(
+            (err.code, err.description),
+            (ErrorCode::InvalidClaims, "Token issuer is not accepted")
+        );
+        // A configured issuer is never taken by the issuerless provider.
+        let err = provider_of(Some(&[1]), named).unwrap_err();
+        assert_eq!(
+            (err.code, err.description),
+            (ErrorCode::InvalidClaims, "Token issuer is not accepted")
+        );
     }
 }

@@ -14,8 +14,8 @@ pub const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 /// What a provider demands of a token's claims.
 #[derive(Clone, Copy, Debug)]
 pub struct ClaimRules<'a> {
-    /// The exact `iss` required.
-    pub issuer: &'a str,
+    /// The exact `iss` required; `None` takes any (a string, or none).
+    pub issuer: Option<&'a str>,
     /// Accepted audiences; empty means `aud` is not checked.
     pub audiences: &'a [String],
     /// Tolerance for `exp` and `nbf`.
@@ -76,11 +76,12 @@ pub fn check(
         }
     }
     numeric_date(claims, "iat")?;
-    match claims.get("iss") {
-        Some(Value::String(iss)) if iss == rules.issuer => {}
-        Some(Value::String(_)) => return Err(invalid("Token issuer is not accepted")),
-        Some(_) => return Err(invalid("Token issuer is not a string")),
-        None => return Err(invalid("Token has no issuer")),
+    match (claims.get("iss"), rules.issuer) {
+        (Some(Value::String(iss)), Some(issuer)) if iss == issuer => {}
+        (Some(Value::String(_)), Some(_)) => return Err(invalid("Token issuer is not accepted")),
+        (Some(Value::String(_)) | None, None) => {}
+        (Some(_), _) => return Err(invalid("Token issuer is not a string")),
+        (None, Some(_)) => return Err(invalid("Token has no issuer")),
     }
     for name in ["sub", "jti"] {
         if claims.get(name).is_some_and(|value| !value.is_string()) {
@@ -122,7 +123,7 @@ mod tests {
 
     fn rules(audiences: &[String]) -> ClaimRules<'_> {
         ClaimRules {
-            issuer: "https://idp/",
+            issuer: Some("https://idp/"),
             audiences,
             clock_skew_seconds: 60,
             require_expiration: true,
@@ -221,6 +222,27 @@ mod tests {
         ] {
             assert_eq!(code(claims.clone()), ErrorCode::InvalidClaims, "{claims}");
         }
+    }
+
+    #[test]
+    fn a_provider_without_issuer_takes_any_string_issuer_or_none() {
+        let audiences = vec!["api".to_string()];
+        let any = ClaimRules {
+            issuer: None,
+            ..rules(&audiences)
+        };
+        for claims in [
+            json!({"iss": "https://other/", "aud": "api", "exp": NOW + 10}),
+            json!({"aud": "api", "exp": NOW + 10}),
+        ] {
+            check(claims.as_object().unwrap(), &any, NOW).unwrap();
+        }
+        let claims = json!({"iss": 7, "aud": "api", "exp": NOW + 10});
+        let err = check(claims.as_object().unwrap(), &any, NOW).unwrap_err();
+        assert_eq!(
+            (err.code, err.description),
+            (ErrorCode::InvalidClaims, "Token issuer is not a string")
+        );
     }
 
     #[test]
