@@ -197,7 +197,10 @@ fn verify_and_time_vectors_of_every_algorithm() {
     // 15 algorithms: RS/PS/ES 256-512, EdDSA, HS 256-512.
     assert_eq!(algorithms.len(), 13, "{algorithms:?}");
     assert_eq!(agreed, total - DELIBERATE.len());
-    assert_eq!(total, 71, "the corpus has 67 verify- and 4 time-stage cases");
+    assert_eq!(
+        total, 71,
+        "the corpus has 67 verify- and 4 time-stage cases"
+    );
     assert!(agreed * 100 >= total * 95, "agreement fell below 95 %");
 }
 

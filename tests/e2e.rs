@@ -382,6 +382,48 @@ fn a_plugin_without_configuration_refuses_to_start() {
     );
 }
 
+#[test]
+fn a_provider_without_issuer_takes_any_issuer_and_none() {
+    let tb = Testbed::start(|idp| {
+        let mut config = plugin_config(idp, "600s");
+        config["providers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("issuer");
+        config
+    });
+    for (what, request) in [
+        ("its own issuer", MintRequest::new(Alg::Rs256)),
+        (
+            "another issuer",
+            MintRequest::new(Alg::Es384).claim("iss", "https://elsewhere.example.test/"),
+        ),
+        (
+            "no iss",
+            MintRequest::new(Alg::Rs256).claim("iss", Value::Null),
+        ),
+    ] {
+        let response = tb.get_with_token("/", &tb.mint(&request));
+        assert_eq!(response.status, 200, "{what}: {}", response.text());
+    }
+    // The issuer is not checked, but the signature, the audience and `exp` still are.
+    let forged =
+        tamper_signature(&tb.mint(&MintRequest::new(Alg::Rs256).claim("iss", "x"))).unwrap();
+    assert_denied(
+        &tb.get_with_token("/", &forged),
+        401,
+        "invalid_token",
+        &invalid_token_header("Token signature is invalid"),
+    );
+    let elsewhere = tb.mint(&MintRequest::new(Alg::Rs256).claim("aud", "https://other.example/"));
+    assert_denied(
+        &tb.get_with_token("/", &elsewhere),
+        401,
+        "invalid_claims",
+        &invalid_token_header("Token audience is not accepted"),
+    );
+}
+
 fn plugin_config_for_port(port: u16) -> Value {
     json!({
         "providers": [{
