@@ -11,7 +11,7 @@ use jwt_authn_wasm::keys::jwks::KeySet;
 use jwt_authn_wasm::keys::source::KeySource;
 use jwt_authn_wasm::keys::store::{Availability, KeyVersion};
 use jwt_authn_wasm::request::flow::{self, Decision, TokenCache};
-use jwt_authn_wasm::request::headers::RequestHeaders;
+use jwt_authn_wasm::request::view::{RequestView, RouteProperty};
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -65,9 +65,13 @@ const AUDIENCE: &str = "https://api.example.test";
 /// Request headers as the host hands them over: each read is a fresh buffer (one allocation).
 struct Headers(String);
 
-impl RequestHeaders for Headers {
+impl RequestView for Headers {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         (name == "authorization").then(|| self.0.as_bytes().to_vec())
+    }
+
+    fn route(&self, _: RouteProperty) -> Option<Vec<u8>> {
+        None
     }
 }
 

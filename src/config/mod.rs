@@ -20,9 +20,14 @@ use crate::verify::CryptoMode;
 use provider::RawProvider;
 pub use provider::{ClaimToHeader, JwksSource, Provider};
 pub use remote::{HttpUri, JwksEndpoint, RemoteJwks};
-use rules::{RawRequirement, RawRule, Requirement, Rule};
+use rules::{RawRequirement, RawRule, Requirement, RequirementId, Rule};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
+
+/// The route metadata namespace a route names its requirement in:
+/// `metadata.filter_metadata["jwt_authn_wasm"].requirement`.
+pub const ROUTE_METADATA_NAMESPACE: &str = "jwt_authn_wasm";
 
 /// Envoy's default JWKS cache duration: 10 minutes.
 pub const DEFAULT_CACHE_DURATION_MS: u64 = 600_000;
@@ -93,6 +98,10 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// What a request that matches no rule needs.
     pub default: Requirement,
+    /// Requirements a route chooses by name, sorted by name.
+    pub named: Vec<(String, Requirement)>,
+    /// Route name (`xds.route_name`) to the index in [`Config::named`], sorted by route name.
+    pub requirement_map: Vec<(String, usize)>,
     /// Let CORS preflight requests through without a token.
     pub bypass_cors_preflight: bool,
     /// Every header this filter may set upstream; incoming copies are always removed.
@@ -125,6 +134,10 @@ pub(super) struct RawConfig {
     rules: Option<Vec<RawRule>>,
     #[serde(default)]
     default: Option<RawRequirement>,
+    #[serde(default)]
+    requirements: BTreeMap<String, RawRequirement>,
+    #[serde(default)]
+    requirement_map: BTreeMap<String, String>,
     #[serde(default)]
     bypass_cors_preflight: Option<bool>,
     #[serde(default)]
@@ -299,6 +312,35 @@ impl Config {
             None if has_rules => Requirement::Deny,
             None => Requirement::Token(Vec::new()),
         };
+        let mut named = Vec::with_capacity(raw.requirements.len());
+        for (name, requirement) in raw.requirements {
+            let at = format!("requirements.{name}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err(ConfigError::new(
+                    at,
+                    "a requirement name must be non-empty and use only letters, digits, `-`, `_` and `.`",
+                ));
+            }
+            let requirement = requirement
+                .validate(&names, &at, true)
+                .map_err(|(field, message)| ConfigError::new(field, message))?;
+            named.push((name, requirement));
+        }
+        let mut requirement_map = Vec::with_capacity(raw.requirement_map.len());
+        for (route, name) in raw.requirement_map {
+            let at = format!("requirement_map.{route}");
+            if route.is_empty() {
+                return Err(ConfigError::new(at, "a route name must not be empty"));
+            }
+            let index = named.iter().position(|(n, _)| *n == name).ok_or_else(|| {
+                ConfigError::new(&at, format!("no requirement is named `{name}`"))
+            })?;
+            requirement_map.push((route, index));
+        }
         let mut owned_headers: Vec<String> = Vec::new();
         for provider in &providers {
             let names = provider
@@ -328,6 +370,8 @@ impl Config {
             key_wait_timeout_ms,
             rules,
             default,
+            named,
+            requirement_map,
             bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
             tokens_in_params,
             rules_match_methods,
@@ -339,28 +383,45 @@ impl Config {
         })
     }
 
-    /// The requirement for a request: the first matching rule's (with its index), else the
-    /// default's (`None`).
-    pub fn requirement_for(
-        &self,
-        method: &str,
-        normalized_path: &str,
-    ) -> (Option<usize>, &Requirement) {
-        match self
-            .rules
+    /// The first rule matching this method and path, else the default.
+    pub fn rule_for(&self, method: &str, normalized_path: &str) -> RequirementId {
+        self.rules
             .iter()
             .position(|rule| rule.route.matches(method, normalized_path))
-        {
-            Some(index) => (Some(index), self.rule_requirement(Some(index))),
-            None => (None, &self.default),
-        }
+            .map_or(RequirementId::Default, RequirementId::Rule)
     }
 
-    /// The requirement of rule `index`, or the default for `None` (or an index out of range).
-    pub fn rule_requirement(&self, index: Option<usize>) -> &Requirement {
-        index
-            .and_then(|i| self.rules.get(i))
-            .map_or(&self.default, |rule| &rule.requires)
+    /// The requirement `id` stands for (the default for an index out of range, which a
+    /// configuration's own ids never are).
+    pub fn requirement(&self, id: RequirementId) -> &Requirement {
+        match id {
+            RequirementId::Default => None,
+            RequirementId::Rule(i) => self.rules.get(i).map(|rule| &rule.requires),
+            RequirementId::Named(i) => self.named.get(i).map(|(_, requires)| requires),
+        }
+        .unwrap_or(&self.default)
+    }
+
+    /// Whether routes may choose requirements (some are named), so the route is read.
+    pub fn routes_choose(&self) -> bool {
+        !self.named.is_empty()
+    }
+
+    /// The named requirement `name` (as the route metadata gives it, bytes).
+    pub fn named_requirement(&self, name: &[u8]) -> Option<RequirementId> {
+        self.named
+            .binary_search_by(|(n, _)| n.as_bytes().cmp(name))
+            .ok()
+            .map(RequirementId::Named)
+    }
+
+    /// The requirement `requirement_map` gives route `route_name`.
+    pub fn mapped_requirement(&self, route_name: &[u8]) -> Option<RequirementId> {
+        self.requirement_map
+            .binary_search_by(|(n, _)| n.as_bytes().cmp(route_name))
+            .ok()
+            .and_then(|i| self.requirement_map.get(i))
+            .map(|&(_, index)| RequirementId::Named(index))
     }
 
     /// The provider whose issuer is exactly `issuer`.

@@ -86,6 +86,20 @@ pub enum Requirement {
     Any(Vec<Requirement>),
 }
 
+/// Which of the configuration's requirements a request is held to.
+///
+/// The route chooses first (by a name in its metadata, or its name in `requirement_map`), then
+/// the first path rule that matches, then `default`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequirementId {
+    /// `default`: no route choice and no rule matched.
+    Default,
+    /// The requirement of `rules[i]`.
+    Rule(usize),
+    /// The `i`-th named requirement (names in sorted order).
+    Named(usize),
+}
+
 /// One rule: a match and its requirement.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {

@@ -2,11 +2,12 @@
 
 use super::metrics::Metrics;
 use super::shared::{now_ms, VmState, Waiter};
+use crate::config::ROUTE_METADATA_NAMESPACE;
 use crate::error::{AuthError, ErrorReply};
 use crate::request::flow::{self, Decision};
-use crate::request::headers::RequestHeaders;
 use crate::request::sources;
 use crate::request::upstream::Edits;
+use crate::request::view::{RequestView, RouteProperty};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
@@ -39,12 +40,28 @@ struct HostHeaders {
     authorization: Option<Option<Vec<u8>>>,
 }
 
-impl RequestHeaders for HostHeaders {
+impl RequestView for HostHeaders {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         match &self.authorization {
             Some(value) if name == "authorization" => value.clone(),
             _ => read_header(name),
         }
+    }
+
+    /// Envoy's `xds.*` properties; Envoy walks the path into the route's metadata map and
+    /// gives a string value's bytes. A failed read is "the route does not say".
+    fn route(&self, property: RouteProperty) -> Option<Vec<u8>> {
+        let path = match property {
+            RouteProperty::Name => vec!["xds", "route_name"],
+            RouteProperty::Requirement => vec![
+                "xds",
+                "route_metadata",
+                "filter_metadata",
+                ROUTE_METADATA_NAMESPACE,
+                "requirement",
+            ],
+        };
+        hostcalls::get_property(path).ok().flatten()
     }
 }
 

@@ -10,7 +10,7 @@
 //! A CORS preflight that would not be allowed is let through instead (checked last, so requests
 //! with a token never read `:method` unless a rule matches on it).
 
-use crate::config::rules::Requirement;
+use crate::config::rules::{Requirement, RequirementId};
 use crate::config::token::TokenSource;
 use crate::config::Config;
 use crate::error::{AuthError, ErrorCode};
@@ -19,10 +19,10 @@ use crate::keys::store::Availability;
 use crate::path;
 use crate::request::authenticator::{self, Prepared, Verified};
 use crate::request::cache::{self, Lookup, Validity, VerifiedCache};
-use crate::request::headers::RequestHeaders;
 use crate::request::policy::Grant;
 use crate::request::sources;
 use crate::request::upstream::Edits;
+use crate::request::view::{RequestView, RouteProperty};
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -44,8 +44,8 @@ pub enum Decision {
 pub struct Pending {
     /// The token, checked except for its signature.
     pub prepared: Prepared,
-    /// The rule that matched (`None`: the default requirement).
-    pub rule: Option<usize>,
+    /// The requirement the route or a rule chose.
+    pub requirement: RequirementId,
     /// Where the token came from.
     pub source: TokenSource,
     /// The original request target (`:path`).
@@ -68,7 +68,7 @@ fn keys_unavailable() -> AuthError {
     )
 }
 
-fn header_text(headers: &dyn RequestHeaders, name: &str) -> String {
+fn header_text(headers: &dyn RequestView, name: &str) -> String {
     headers
         .header(name)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
@@ -76,7 +76,7 @@ fn header_text(headers: &dyn RequestHeaders, name: &str) -> String {
 }
 
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
-fn is_cors_preflight(method: &str, headers: &dyn RequestHeaders) -> bool {
+fn is_cors_preflight(method: &str, headers: &dyn RequestView) -> bool {
     method == "OPTIONS"
         && headers.header("origin").is_some()
         && headers.header("access-control-request-method").is_some()
@@ -89,7 +89,7 @@ fn is_cors_preflight(method: &str, headers: &dyn RequestHeaders) -> bool {
 /// every header read is a host call.
 pub fn on_request_headers(
     config: &Config,
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
     keys: &mut dyn KeySource,
     cache: &mut TokenCache,
     now_ms: u64,
@@ -119,7 +119,7 @@ pub fn on_request_headers(
 /// needs it.
 fn decide(
     config: &Config,
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
     keys: &mut dyn KeySource,
     cache: &mut TokenCache,
     now_ms: u64,
@@ -133,12 +133,11 @@ fn decide(
     } else {
         header_text(headers, ":path")
     };
-    // Without rules the path cannot change the requirement: skip normalizing it.
-    let (rule, requirement) = if config.rules.is_empty() {
-        (None, config.rule_requirement(None))
-    } else {
-        config.requirement_for(method, &path::normalize(&target))
+    let chosen = match choose_requirement(config, headers, method, &target) {
+        Ok(chosen) => chosen,
+        Err(err) => return Decision::Deny(err, None),
     };
+    let requirement = config.requirement(chosen);
     match requirement {
         Requirement::Public => return Decision::Allow(edits),
         Requirement::Deny => {
@@ -161,7 +160,7 @@ fn decide(
     let now = now_ms / 1_000;
     let candidates_here = candidates.as_deref();
     if let Some(verified) = cached(cache, keys, found.bytes(), now, candidates_here) {
-        return authorize(config, rule, &verified, &found.source, &target, edits);
+        return authorize(config, chosen, &verified, &found.source, &target, edits);
     }
     let unchecked_len = found.bytes().len();
     let (token, source) = match found.into_checked(&config.limits) {
@@ -171,7 +170,7 @@ fn decide(
     // The check only trims, so the same length means the same bytes, already looked up.
     if token.len() != unchecked_len {
         if let Some(verified) = cached(cache, keys, token.as_bytes(), now, candidates_here) {
-            return authorize(config, rule, &verified, &source, &target, edits);
+            return authorize(config, chosen, &verified, &source, &target, edits);
         }
     }
     let prepared = match authenticator::prepare(config, candidates_here, &token, now) {
@@ -183,7 +182,7 @@ fn decide(
     }
     let pending = Pending {
         prepared,
-        rule,
+        requirement: chosen,
         source,
         target,
         edits,
@@ -191,6 +190,45 @@ fn decide(
         token,
     };
     with_keys(config, pending, keys, cache, false, now_ms)
+}
+
+/// The requirement a request is held to: the route's choice (the requirement its metadata
+/// names, then its name in `requirement_map`), else the first matching rule, else `default`.
+/// A route that names a requirement the configuration lacks is refused, never let through.
+fn choose_requirement(
+    config: &Config,
+    request: &dyn RequestView,
+    method: &str,
+    target: &str,
+) -> Result<RequirementId, AuthError> {
+    if config.routes_choose() {
+        if let Some(name) = request.route(RouteProperty::Requirement) {
+            return config.named_requirement(&name).ok_or_else(|| {
+                let shown: String = String::from_utf8_lossy(&name).chars().take(64).collect();
+                log::warn!(
+                    "the route's metadata names requirement {shown:?}, which is not configured: \
+                     refusing the request (403 access_denied)"
+                );
+                AuthError::new(
+                    ErrorCode::AccessDenied,
+                    "The route names a requirement that is not configured",
+                )
+            });
+        }
+        if !config.requirement_map.is_empty() {
+            let mapped = request
+                .route(RouteProperty::Name)
+                .and_then(|name| config.mapped_requirement(&name));
+            if let Some(chosen) = mapped {
+                return Ok(chosen);
+            }
+        }
+    }
+    // Without rules the path cannot change the requirement: skip normalizing it.
+    if config.rules.is_empty() {
+        return Ok(RequirementId::Default);
+    }
+    Ok(config.rule_for(method, &path::normalize(target)))
 }
 
 /// The verified result cached for `token` at `now` (seconds), if its provider's key set is still
@@ -242,10 +280,11 @@ pub struct HitPlan {
 impl HitPlan {
     /// The plan for `config`, or `None` when a hit's outcome may depend on more than its token.
     pub fn new(config: &Config) -> Option<Self> {
-        if !config.rules.is_empty() {
+        // With rules or route choices, more than the token decides a hit.
+        if !config.rules.is_empty() || config.routes_choose() {
             return None;
         }
-        let requirement = config.rule_requirement(None);
+        let requirement = config.requirement(RequirementId::Default);
         let Requirement::Token(accepted) = requirement else {
             return None;
         };
@@ -377,7 +416,7 @@ fn with_keys(
     }
     let Pending {
         prepared,
-        rule,
+        requirement,
         source,
         target,
         edits,
@@ -403,7 +442,7 @@ fn with_keys(
             Rc::clone(&verified),
         );
     }
-    authorize(config, rule, &verified, &source, &target, edits)
+    authorize(config, requirement, &verified, &source, &target, edits)
 }
 
 /// A NumericDate claim in whole seconds, rounded by `round` (claims were already checked to be
@@ -438,7 +477,7 @@ fn source_refused(config: &Config, index: usize, source: &TokenSource) -> Option
 /// The route's requirement against a verified token, then the edits for the upstream.
 fn authorize(
     config: &Config,
-    rule: Option<usize>,
+    requirement: RequirementId,
     verified: &Verified,
     source: &TokenSource,
     target: &str,
@@ -456,7 +495,7 @@ fn authorize(
         claims: &verified.claims,
         scope_claims: &provider.scope_claims,
     };
-    if let Err(shortfall) = config.rule_requirement(rule).check(&grant) {
+    if let Err(shortfall) = config.requirement(requirement).check(&grant) {
         let mut err = AuthError::new(
             ErrorCode::InsufficientScope,
             "The token does not grant access to this resource",

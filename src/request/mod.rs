@@ -5,19 +5,19 @@
 //! 3. [`authenticator`]: choose the provider by `iss`, check the cheap things, find the key and
 //!    verify the signature ([`crate::verify`]).
 //! 4. [`claims`]: `iss`, `aud`, `exp`, `nbf`.
-//! 5. [`policy`]: the matched rule's requirement (scopes, claims).
+//! 5. [`policy`]: the requirement the route or rule chose (scopes, claims).
 //! 6. The reply ([`crate::error::ErrorReply`]) or [`upstream`]'s edits.
 //!
 //! [`flow`] runs the steps in this order and returns one [`flow::Decision`]; [`cache`] lets a
-//! token seen before skip steps 2-4. The host reads headers through [`headers::RequestHeaders`].
+//! token seen before skip steps 2-4. The host lets it read the request (headers, route) through [`view::RequestView`].
 
 pub mod authenticator;
 pub mod cache;
 pub mod claims;
 pub mod extract;
 pub mod flow;
-pub mod headers;
 pub mod policy;
 pub mod sources;
 pub mod token;
 pub mod upstream;
+pub mod view;

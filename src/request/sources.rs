@@ -8,7 +8,7 @@ use crate::config::token::Limits;
 use crate::config::token::TokenSource;
 use crate::error::{AuthError, ErrorCode};
 use crate::request::extract;
-use crate::request::headers::RequestHeaders;
+use crate::request::view::RequestView;
 
 /// A token and where it was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +59,7 @@ fn malformed(description: &'static str) -> AuthError {
 /// tried, and guessing which credential it meant is not the filter's job.
 pub fn find_token(
     sources: &[TokenSource],
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
     target: &str,
     limits: &Limits,
 ) -> Result<FoundToken, AuthError> {
@@ -218,13 +218,18 @@ pub fn without_cookie(header: &[u8], name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::view::RouteProperty;
     use std::collections::HashMap;
 
     struct Headers(HashMap<&'static str, &'static [u8]>);
 
-    impl RequestHeaders for Headers {
+    impl RequestView for Headers {
         fn header(&self, name: &str) -> Option<Vec<u8>> {
             self.0.get(name).map(|v| v.to_vec())
+        }
+
+        fn route(&self, _: RouteProperty) -> Option<Vec<u8>> {
+            None
         }
     }
 

@@ -26,7 +26,7 @@ use jwt_authn_wasm::keys::jwks::KeySet;
 use jwt_authn_wasm::keys::source::KeySource;
 use jwt_authn_wasm::keys::store::{Availability, KeyVersion};
 use jwt_authn_wasm::request::flow::{self, Decision, TokenCache};
-use jwt_authn_wasm::request::headers::RequestHeaders;
+use jwt_authn_wasm::request::view::{RequestView, RouteProperty};
 use jwt_authn_wasm::verify::Algorithm;
 use p384::ecdsa::signature::Verifier as _;
 use serde_json::Value;
@@ -44,7 +44,7 @@ struct Token {
 /// A `GET /` request with one `Authorization` header.
 struct Request<'a>(&'a [u8]);
 
-impl RequestHeaders for Request<'_> {
+impl RequestView for Request<'_> {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         match name {
             ":method" => Some(b"GET".to_vec()),
@@ -53,6 +53,10 @@ impl RequestHeaders for Request<'_> {
             "authorization" => Some(self.0.to_vec()),
             _ => None,
         }
+    }
+
+    fn route(&self, _: RouteProperty) -> Option<Vec<u8>> {
+        None
     }
 }
 

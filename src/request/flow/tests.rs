@@ -34,12 +34,20 @@ impl Headers {
     }
 }
 
-impl RequestHeaders for Headers {
+impl RequestView for Headers {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         self.0
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
+    }
+
+    /// The route's properties, as the entries `@route_name` and `@route_requirement`.
+    fn route(&self, property: RouteProperty) -> Option<Vec<u8>> {
+        self.header(match property {
+            RouteProperty::Name => "@route_name",
+            RouteProperty::Requirement => "@route_requirement",
+        })
     }
 }
 
@@ -429,10 +437,15 @@ fn cors_preflight_passes_without_a_token() {
 /// Request headers that record which names were read (each read is a host call).
 struct Reads<'a>(&'a Headers, std::cell::RefCell<Vec<String>>);
 
-impl RequestHeaders for Reads<'_> {
+impl RequestView for Reads<'_> {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         self.1.borrow_mut().push(name.to_string());
         self.0.header(name)
+    }
+
+    fn route(&self, property: RouteProperty) -> Option<Vec<u8>> {
+        self.1.borrow_mut().push(format!("{property:?}"));
+        self.0.route(property)
     }
 }
 
@@ -778,4 +791,110 @@ fn configured_limits_and_access_token_typ() {
         ..MintRequest::new(Alg::Es384)
     });
     assert!(matches!(decide(&config, &access), Decision::Allow(_)));
+}
+
+/// Named requirements, a `requirement_map`, and a path rule, to see which one wins.
+fn route_config() -> Config {
+    let value = json!({
+        "realm": "test",
+        "providers": [{
+            "name": "idp",
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}}
+        }],
+        "requirements": {
+            "admin": {"scopes": {"all_of": ["admin"]}},
+            "open": {"public": {}},
+            "closed": {"deny": {}}
+        },
+        "requirement_map": {"admin-route": "admin", "open-route": "open"},
+        "rules": [{"match": {"prefix": "/rule-open"}, "requires": {"public": {}}}],
+        "default": {"token": {}}
+    });
+    Config::parse(value.to_string().as_bytes()).unwrap()
+}
+
+fn code_for(headers: &Headers) -> Result<(), (ErrorCode, &'static str)> {
+    match on_request_headers(
+        &route_config(),
+        headers,
+        &mut ready(),
+        &mut no_cache(),
+        now_ms(),
+    ) {
+        Decision::Allow(_) => Ok(()),
+        Decision::Deny(err, _) => Err((err.code, err.description)),
+        other => panic!("expected a verdict, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_route_chooses_the_requirement_before_path_rules() {
+    let plain = bearer(&MintRequest::new(Alg::Rs256));
+    let admin = bearer(&MintRequest::new(Alg::Rs256).claim("scope", "read admin"));
+    let scope = (
+        ErrorCode::InsufficientScope,
+        "The token does not grant access to this resource",
+    );
+    // No route choice: rules, then the default.
+    assert_eq!(code_for(&Headers::request("GET", "/rule-open/x")), Ok(()));
+    assert_eq!(
+        code_for(&Headers::request("GET", "/x")).unwrap_err().0,
+        ErrorCode::AuthorizationHeaderMissing
+    );
+    assert_eq!(code_for(&Headers::auth(Some(&plain))), Ok(()));
+    // `requirement_map` by route name, over the path rule.
+    let mapped = |name: &str, path: &str| Headers::request("GET", path).with("@route_name", name);
+    assert_eq!(code_for(&mapped("open-route", "/x")), Ok(()));
+    assert_eq!(
+        code_for(&mapped("admin-route", "/rule-open").with("authorization", &plain)),
+        Err(scope)
+    );
+    assert_eq!(
+        code_for(&mapped("admin-route", "/").with("authorization", &admin)),
+        Ok(())
+    );
+    // A route name the map lacks falls back to the rules.
+    assert_eq!(code_for(&mapped("elsewhere", "/rule-open")), Ok(()));
+    // The route's metadata wins over its name.
+    let named = mapped("open-route", "/rule-open").with("@route_requirement", "closed");
+    assert_eq!(
+        code_for(&named),
+        Err((ErrorCode::AccessDenied, "No rule allows this request"))
+    );
+    let named = mapped("open-route", "/").with("@route_requirement", "admin");
+    assert_eq!(code_for(&named.with("authorization", &plain)), Err(scope));
+}
+
+#[test]
+fn a_route_naming_an_unknown_requirement_is_refused() {
+    for name in ["nope", "", "Admin", "admin\u{0}"] {
+        let headers = Headers::request("GET", "/rule-open")
+            .with("@route_name", "open-route")
+            .with("@route_requirement", name);
+        assert_eq!(
+            code_for(&headers),
+            Err((
+                ErrorCode::AccessDenied,
+                "The route names a requirement that is not configured"
+            )),
+            "{name:?}"
+        );
+    }
+}
+
+#[test]
+fn without_named_requirements_the_route_is_never_read() {
+    let headers =
+        Headers::auth(Some(&bearer(&MintRequest::new(Alg::Rs256)))).with("@route_requirement", "x");
+    let view = Reads(&headers, std::cell::RefCell::new(Vec::new()));
+    let decision = on_request_headers(&config(), &view, &mut ready(), &mut no_cache(), now_ms());
+    assert!(matches!(decision, Decision::Allow(_)), "{decision:?}");
+    let reads = view.1.borrow();
+    assert!(!reads.is_empty());
+    assert!(
+        !reads.iter().any(|r| r == "Name" || r == "Requirement"),
+        "{reads:?}"
+    );
 }
