@@ -373,3 +373,92 @@ fn cors_preflight_passes_without_a_token() {
         "authorization_header_missing",
     );
 }
+
+/// Routes choose their requirement as Envoy's jwt_authn lets them: by name in the route's
+/// metadata (`filter_metadata.jwt_authn_wasm.requirement`), else through `requirement_map` by the
+/// route's name, else the path rules, else the default.
+#[test]
+fn routes_choose_their_requirement_by_metadata_or_by_name() {
+    fn route(prefix: &str, name: Option<&str>, requirement: Option<&str>) -> Value {
+        let mut route = json!({"match": {"prefix": prefix}, "route": {"cluster": "echo"}});
+        if let Some(name) = name {
+            route["name"] = json!(name);
+        }
+        if let Some(requirement) = requirement {
+            route["metadata"] =
+                json!({"filter_metadata": {"jwt_authn_wasm": {"requirement": requirement}}});
+        }
+        route
+    }
+    let routes = json!([
+        route("/open", None, Some("open")),
+        route("/ruled-public", Some("ruled"), Some("admin")),
+        route("/mapped", Some("mapped-route"), None),
+        route("/unknown", None, Some("no-such-requirement")),
+        route("/", Some("catch-all"), None),
+    ]);
+    let tb = Testbed::start_with(
+        IdpOptions::default(),
+        |options: &mut EnvoyOptions| options.routes = Some(routes),
+        |idp| {
+            json!({
+                "realm": REALM,
+                "providers": [{
+                    "name": "auth0",
+                    "issuer": idp.issuer(),
+                    "audiences": [idp.audience()],
+                    "remote_jwks": {"http_uri": {"uri": jwks_uri(idp), "cluster": "idp", "timeout": "2s"}}
+                }],
+                "requirements": {
+                    "admin": {"scopes": {"all_of": ["read:admin"]}},
+                    "open": {"public": {}}
+                },
+                "requirement_map": {"mapped-route": "admin"},
+                "rules": [
+                    {"match": {"prefix": "/ruled-public"}, "requires": {"public": {}}},
+                    {"match": {"prefix": "/"}, "requires": {"token": {}}}
+                ]
+            })
+        },
+    );
+    let plain = auth0_token(&tb, json!({"scope": "read"}));
+    let admin = auth0_token(&tb, json!({"scope": "read read:admin"}));
+
+    // The route's metadata names a public requirement: no token needed.
+    assert_eq!(tb.get("/open/x", &[]).status, 200);
+    // The metadata wins over a path rule that would make the route public.
+    for path in ["/ruled-public", "/mapped/x"] {
+        assert_code(&tb.get(path, &[]), 401, "authorization_header_missing");
+        let r = tb.get_with_token(path, &plain);
+        assert_code(&r, 403, "insufficient_scope");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", error_description=\"The token does not grant access to this resource\", scope=\"read:admin\""
+            ).as_str()),
+            "{path}"
+        );
+        assert_eq!(tb.get_with_token(path, &admin).status, 200, "{path}");
+    }
+    // A route naming a requirement the filter does not know is refused, token or not.
+    for r in [
+        tb.get("/unknown", &[]),
+        tb.get_with_token("/unknown", &admin),
+    ] {
+        assert_code(&r, 403, "access_denied");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some(format!("Bearer realm=\"{REALM}\"").as_str())
+        );
+    }
+    assert!(
+        tb.envoy
+            .log()
+            .contains("names requirement \"no-such-requirement\""),
+        "{}",
+        tb.envoy.log()
+    );
+    // A named route that is not in the map falls to the path rules.
+    assert_code(&tb.get("/other", &[]), 401, "authorization_header_missing");
+    assert_eq!(tb.get_with_token("/other", &plain).status, 200);
+}

@@ -371,3 +371,53 @@ fn limits_validate() {
     value["limits"] = json!({"max_token_byte": 1});
     assert!(parse(value).is_err());
 }
+
+#[test]
+fn named_requirements_and_the_route_map_validate_with_their_paths() {
+    let mut value = minimal();
+    value["requirements"] = json!({
+        "admin": {"scopes": {"all_of": ["admin"]}},
+        "open": {"public": {}}
+    });
+    value["requirement_map"] = json!({"admin-route": "admin"});
+    let config = parse(value.clone()).unwrap();
+    assert!(config.routes_choose());
+    let admin = config.named_requirement(b"admin").unwrap();
+    assert_eq!(admin, RequirementId::Named(0));
+    assert_eq!(
+        config.named_requirement(b"open"),
+        Some(RequirementId::Named(1))
+    );
+    assert_eq!(config.named_requirement(b"nope"), None);
+    assert_eq!(config.mapped_requirement(b"admin-route"), Some(admin));
+    assert_eq!(config.mapped_requirement(b"other-route"), None);
+    assert_eq!(
+        config.requirement(RequirementId::Named(1)),
+        &Requirement::Public
+    );
+    assert!(!parse(minimal()).unwrap().routes_choose());
+
+    let mut bad = value.clone();
+    bad["requirement_map"] = json!({"admin-route": "missing"});
+    let err = parse(bad).unwrap_err();
+    assert_eq!(err.field, "requirement_map.admin-route");
+    assert!(
+        err.message.contains("no requirement is named `missing`"),
+        "{err}"
+    );
+
+    let mut bad = value.clone();
+    bad["requirements"]["bad name"] = json!({"public": {}});
+    assert_eq!(parse(bad).unwrap_err().field, "requirements.bad name");
+
+    let mut bad = value.clone();
+    bad["requirements"]["admin"] = json!({"token": {"providers": ["nope"]}});
+    assert_eq!(
+        parse(bad).unwrap_err().field,
+        "requirements.admin.token.providers[0]"
+    );
+
+    let mut bad = value;
+    bad["requirement_map"] = json!({"": "admin"});
+    assert_eq!(parse(bad).unwrap_err().field, "requirement_map.");
+}

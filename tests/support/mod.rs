@@ -169,6 +169,8 @@ pub struct EnvoyOptions {
     pub log_level: String,
     /// Turn Envoy's own path normalization off, so tests see the filter's alone.
     pub raw_paths: bool,
+    /// The virtual host's routes; `None` is one route, prefix `/`, to `echo`.
+    pub routes: Option<Value>,
 }
 
 impl Default for EnvoyOptions {
@@ -182,6 +184,7 @@ impl Default for EnvoyOptions {
             wasm_path: None,
             log_level: "info".to_owned(),
             raw_paths: false,
+            routes: None,
         }
     }
 }
@@ -292,7 +295,7 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm_path: &Path) -> Value {
                             "virtual_hosts": [{
                                 "name": "all",
                                 "domains": ["*"],
-                                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "echo"}}],
+                                "routes": opts.routes.clone().unwrap_or_else(|| json!([{"match": {"prefix": "/"}, "route": {"cluster": "echo"}}])),
                             }],
                         },
                         "http_filters": http_filters,
