@@ -409,6 +409,38 @@ def k8s_objects():
     return out
 
 
+def find_in(objects, kind):
+    """(file, object) of every object of this kind."""
+    return [(o["file"], o["object"]) for o in objects if o["object"]["kind"] == kind]
+
+
+def istio_route_names(objects):
+    """Envoy route names Istio gives VirtualService http entries: `name`, or `name.match name`."""
+    names = []
+    for vs in find(objects, "VirtualService"):
+        for http in vs["spec"].get("http", []):
+            if not http.get("name"):
+                continue
+            matches = http.get("match") or [{}]
+            for m in matches:
+                names.append(f"{http['name']}.{m['name']}" if m.get("name") else http["name"])
+    return names
+
+
+def gateway_route_names(objects, targets):
+    """Envoy route names Envoy Gateway gives the rules of the targeted HTTPRoutes."""
+    names = []
+    for route in find(objects, "HTTPRoute"):
+        if route["metadata"]["name"] not in targets:
+            continue
+        ns = route["metadata"].get("namespace", "default")
+        hosts = [h.replace(".", "_") for h in route["spec"].get("hostnames", ["*"])]
+        for i, rule in enumerate(route["spec"]["rules"]):
+            for j, _ in enumerate(rule.get("matches") or [{}]):
+                names.extend(f"httproute/{ns}/{route['metadata']['name']}/rule/{i}/match/{j}/{h}" for h in hosts)
+    return names
+
+
 def find(objects, kind):
     return [o["object"] for o in objects if o["object"]["kind"] == kind]
 
@@ -416,11 +448,11 @@ def find(objects, kind):
 def k8s_plugin_configs():
     objects = k8s_objects()
     out = []
-    for wp in find(objects, "WasmPlugin"):
-        out.append(("deploy/istio/wasmplugin.yaml (pluginConfig)", wp["spec"]["pluginConfig"]))
-    for eep in find(objects, "EnvoyExtensionPolicy"):
+    for file, wp in find_in(objects, "WasmPlugin"):
+        out.append((f"{file} {wp['metadata']['name']} (pluginConfig)", wp["spec"]["pluginConfig"]))
+    for file, eep in find_in(objects, "EnvoyExtensionPolicy"):
         for w in eep["spec"]["wasm"]:
-            out.append(("deploy/envoy-gateway/envoyextensionpolicy.yaml (config)", w["config"]))
+            out.append((f"{file} (config)", w["config"]))
     return out
 
 
@@ -435,7 +467,7 @@ def section_k8s(c):
 
     node = shutil.which("node")
     modules = os.path.join(tools_dir(), "node_modules")
-    schema_kinds = {"WasmPlugin", "ServiceEntry", "DestinationRule", "HTTPRoute", "BackendTLSPolicy"}
+    schema_kinds = {"WasmPlugin", "ServiceEntry", "DestinationRule", "VirtualService", "HTTPRoute", "BackendTLSPolicy"}
     if node and os.path.isdir(os.path.join(modules, "@kubernetes-models")):
         todo = [o for o in objects if o["object"]["kind"] in schema_kinds]
         r = subprocess.run(
@@ -459,23 +491,28 @@ def section_k8s(c):
     version = cargo_version()
 
     # Istio: the plugin's cluster is the ServiceEntry's, named outbound|port||host, with TLS.
-    (wp,) = find(objects, "WasmPlugin")
-    spec = wp["spec"]
-    c.check(spec["phase"] == "AUTHN", "WasmPlugin: phase AUTHN")
-    c.check(spec.get("pluginName") == root_id, f"WasmPlugin: pluginName = the plugin's root id {root_id}")
-    c.check(spec["url"].startswith("oci://") and spec["url"].endswith(f":{version}"), f"WasmPlugin: url is an oci:// image tagged {version}")
-    c.check(spec.get("failStrategy", "FAIL_CLOSE") == "FAIL_CLOSE", "WasmPlugin: fails closed")
-    c.check(bool(spec.get("selector", {}).get("matchLabels")) or bool(spec.get("targetRefs")), "WasmPlugin: selects its workloads")
     (se,) = find(objects, "ServiceEntry")
     (dr,) = find(objects, "DestinationRule")
-    for provider in spec["pluginConfig"]["providers"]:
-        http_uri = provider["remote_jwks"]["http_uri"]
-        host = re.match(r"https?://([^/:]+)", http_uri["uri"]).group(1)
-        c.check(host in se["spec"]["hosts"], f"ServiceEntry: hosts include the JWKS host {host}")
-        port = next(p["number"] for p in se["spec"]["ports"])
-        c.check(http_uri["cluster"] == f"outbound|{port}||{host}", f"WasmPlugin: cluster {http_uri['cluster']} = Istio's name for ServiceEntry {host}:{port}")
-        tls = [s for s in dr["spec"]["trafficPolicy"]["portLevelSettings"] if s["port"]["number"] == port]
-        c.check(dr["spec"]["host"] == host and tls and tls[0]["tls"]["mode"] == "SIMPLE", f"DestinationRule: TLS origination to {host}:{port}")
+    route_names = istio_route_names(objects)
+    for file, wp in find_in(objects, "WasmPlugin"):
+        spec = wp["spec"]
+        label = f"WasmPlugin {wp['metadata']['name']} ({file})"
+        c.check(spec["phase"] == "AUTHN", f"{label}: phase AUTHN")
+        c.check(spec.get("pluginName") == root_id, f"{label}: pluginName = the plugin's root id {root_id}")
+        c.check(spec["url"].startswith("oci://") and spec["url"].endswith(f":{version}"), f"{label}: url is an oci:// image tagged {version}")
+        c.check(spec.get("failStrategy", "FAIL_CLOSE") == "FAIL_CLOSE", f"{label}: fails closed")
+        c.check(bool(spec.get("selector", {}).get("matchLabels")) or bool(spec.get("targetRefs")), f"{label}: selects its workloads")
+        for provider in spec["pluginConfig"]["providers"]:
+            http_uri = provider["remote_jwks"]["http_uri"]
+            host = re.match(r"https?://([^/:]+)", http_uri["uri"]).group(1)
+            c.check(host in se["spec"]["hosts"], f"ServiceEntry: hosts include the JWKS host {host}")
+            port = next(p["number"] for p in se["spec"]["ports"])
+            c.check(http_uri["cluster"] == f"outbound|{port}||{host}", f"{label}: cluster {http_uri['cluster']} = Istio's name for ServiceEntry {host}:{port}")
+            tls = [s for s in dr["spec"]["trafficPolicy"]["portLevelSettings"] if s["port"]["number"] == port]
+            c.check(dr["spec"]["host"] == host and tls and tls[0]["tls"]["mode"] == "SIMPLE", f"DestinationRule: TLS origination to {host}:{port}")
+        for route in spec["pluginConfig"].get("requirement_map", {}):
+            c.check(route in route_names, f"{label}: requirement_map route {route} is the Envoy route name of a VirtualService http entry {route_names}")
+    c.check(not se["spec"].get("exportTo") or "*" in se["spec"]["exportTo"], "ServiceEntry: exported to every namespace, so the gateway's plugin has its cluster")
 
     # Envoy Gateway: required fields, and the cluster name of the route that uses the Backend.
     (eep,) = find(objects, "EnvoyExtensionPolicy")
@@ -494,6 +531,10 @@ def section_k8s(c):
         c.check(w["code"]["image"]["url"].endswith(f":{version}") and "://" not in w["code"]["image"]["url"], f"EnvoyExtensionPolicy: image reference tagged {version}, no scheme")
         c.check(w.get("rootID") == root_id, f"EnvoyExtensionPolicy: rootID = the plugin's root id {root_id}")
         c.check(w.get("failOpen") is False, "EnvoyExtensionPolicy: fails closed")
+        targets = {r["name"] for r in refs if r["kind"] == "HTTPRoute"}
+        generated = gateway_route_names(objects, targets)
+        for route in w["config"].get("requirement_map", {}):
+            c.check(route in generated, f"EnvoyExtensionPolicy: requirement_map route {route} is a route Envoy Gateway generates for {sorted(targets)} {generated}")
         for provider in w["config"]["providers"]:
             http_uri = provider["remote_jwks"]["http_uri"]
             host = re.match(r"https?://([^/:]+)", http_uri["uri"]).group(1)

@@ -395,6 +395,17 @@ fn routes_choose_their_requirement_by_metadata_or_by_name() {
         route("/ruled-public", Some("ruled"), Some("admin")),
         route("/mapped", Some("mapped-route"), None),
         route("/unknown", None, Some("no-such-requirement")),
+        json!({"match": {"prefix": "/shape-number"}, "route": {"cluster": "echo"},
+               "metadata": {"filter_metadata": {"jwt_authn_wasm": {"requirement": 7}}}}),
+        json!({"match": {"prefix": "/shape-struct"}, "route": {"cluster": "echo"},
+               "metadata": {"filter_metadata": {"jwt_authn_wasm": {"requirement": {"name": "open"}}}}}),
+        json!({"match": {"prefix": "/shape-other-key"}, "route": {"cluster": "echo"},
+               "metadata": {"filter_metadata": {"jwt_authn_wasm": {"requirment": "open"}}}}),
+        // As Envoy Gateway writes a route: its generated name and its own metadata.
+        json!({"match": {"prefix": "/gateway-admin"}, "route": {"cluster": "echo"},
+               "name": "httproute/default/api/rule/0/match/0/api_example_com",
+               "metadata": {"filter_metadata": {"envoy-gateway": {"resources": [
+                   {"kind": "HTTPRoute", "name": "api", "namespace": "default"}]}}}}),
         route("/", Some("catch-all"), None),
     ]);
     let tb = Testbed::start_with(
@@ -413,7 +424,10 @@ fn routes_choose_their_requirement_by_metadata_or_by_name() {
                     "admin": {"scopes": {"all_of": ["read:admin"]}},
                     "open": {"public": {}}
                 },
-                "requirement_map": {"mapped-route": "admin"},
+                "requirement_map": {
+                    "mapped-route": "admin",
+                    "httproute/default/api/rule/0/match/0/api_example_com": "admin"
+                },
                 "rules": [
                     {"match": {"prefix": "/ruled-public"}, "requires": {"public": {}}},
                     {"match": {"prefix": "/"}, "requires": {"token": {}}}
@@ -427,7 +441,7 @@ fn routes_choose_their_requirement_by_metadata_or_by_name() {
     // The route's metadata names a public requirement: no token needed.
     assert_eq!(tb.get("/open/x", &[]).status, 200);
     // The metadata wins over a path rule that would make the route public.
-    for path in ["/ruled-public", "/mapped/x"] {
+    for path in ["/ruled-public", "/mapped/x", "/gateway-admin"] {
         assert_code(&tb.get(path, &[]), 401, "authorization_header_missing");
         let r = tb.get_with_token(path, &plain);
         assert_code(&r, 403, "insufficient_scope");
@@ -441,9 +455,13 @@ fn routes_choose_their_requirement_by_metadata_or_by_name() {
         assert_eq!(tb.get_with_token(path, &admin).status, 200, "{path}");
     }
     // A route naming a requirement the filter does not know is refused, token or not.
+    // So is metadata of the wrong shape: a number or a struct is no requirement's name.
     for r in [
         tb.get("/unknown", &[]),
         tb.get_with_token("/unknown", &admin),
+        tb.get_with_token("/shape-number", &admin),
+        tb.get_with_token("/shape-struct", &admin),
+        tb.get_with_token("/shape-other-key", &admin),
     ] {
         assert_code(&r, 403, "access_denied");
         assert_eq!(

@@ -60,6 +60,7 @@ impl RequestView for HostHeaders {
                 ROUTE_METADATA_NAMESPACE,
                 "requirement",
             ],
+            RouteProperty::Metadata => vec!["xds", "route_metadata"],
         };
         hostcalls::get_property(path).ok().flatten()
     }

@@ -12,7 +12,7 @@
 
 use crate::config::rules::{Requirement, RequirementId};
 use crate::config::token::TokenSource;
-use crate::config::Config;
+use crate::config::{Config, ROUTE_METADATA_NAMESPACE};
 use crate::error::{AuthError, ErrorCode};
 use crate::keys::source::KeySource;
 use crate::keys::store::Availability;
@@ -22,7 +22,7 @@ use crate::request::cache::{self, Lookup, Validity, VerifiedCache};
 use crate::request::policy::Grant;
 use crate::request::sources;
 use crate::request::upstream::Edits;
-use crate::request::view::{RequestView, RouteProperty};
+use crate::request::view::{has_filter_metadata, RequestView, RouteProperty};
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -214,6 +214,21 @@ fn choose_requirement(
                     "The route names a requirement that is not configured",
                 )
             });
+        }
+        // Our metadata namespace without a string `requirement` is a route misconfigured, not
+        // a route that says nothing: refuse rather than fall through to the path rules.
+        if request
+            .route(RouteProperty::Metadata)
+            .is_some_and(|metadata| has_filter_metadata(&metadata, ROUTE_METADATA_NAMESPACE))
+        {
+            log::warn!(
+                "the route's metadata under `jwt_authn_wasm` has no string `requirement`: \
+                 refusing the request (403 access_denied)"
+            );
+            return Err(AuthError::new(
+                ErrorCode::AccessDenied,
+                "The route names a requirement that is not configured",
+            ));
         }
         if !config.requirement_map.is_empty() {
             let mapped = request

@@ -42,11 +42,13 @@ impl RequestView for Headers {
             .map(|(_, v)| v.clone())
     }
 
-    /// The route's properties, as the entries `@route_name` and `@route_requirement`.
+    /// The route's properties, as the entries `@route_name`, `@route_requirement` and
+    /// `@route_metadata`.
     fn route(&self, property: RouteProperty) -> Option<Vec<u8>> {
         self.header(match property {
             RouteProperty::Name => "@route_name",
             RouteProperty::Requirement => "@route_requirement",
+            RouteProperty::Metadata => "@route_metadata",
         })
     }
 }
@@ -882,6 +884,22 @@ fn a_route_naming_an_unknown_requirement_is_refused() {
             "{name:?}"
         );
     }
+    // Our namespace without a string `requirement` (Envoy gives no string for a number or a
+    // struct) is refused too, not sent on to the path rules.
+    let headers = Headers::request("GET", "/rule-open")
+        .with("@route_name", "open-route")
+        .with("@route_metadata", "\n\x12\n\x0ejwt_authn_wasm\x12\x00");
+    assert_eq!(
+        code_for(&headers),
+        Err((
+            ErrorCode::AccessDenied,
+            "The route names a requirement that is not configured"
+        ))
+    );
+    // Another filter's metadata (Envoy Gateway's on every route) says nothing to us.
+    let headers = Headers::request("GET", "/rule-open")
+        .with("@route_metadata", "\n\x13\n\renvoy-gateway\x12\x02\n\x00");
+    assert_eq!(code_for(&headers), Ok(()));
 }
 
 #[test]
@@ -894,7 +912,9 @@ fn without_named_requirements_the_route_is_never_read() {
     let reads = view.1.borrow();
     assert!(!reads.is_empty());
     assert!(
-        !reads.iter().any(|r| r == "Name" || r == "Requirement"),
+        !reads
+            .iter()
+            .any(|r| r == "Name" || r == "Requirement" || r == "Metadata"),
         "{reads:?}"
     );
 }
