@@ -23,6 +23,16 @@ fn jwks_uri(idp: &IdpServer) -> String {
     format!("http://127.0.0.1:{}/.well-known/jwks.json", idp.port())
 }
 
+/// The mock as one provider, `auth0`, with every algorithm and no extras.
+fn auth0_provider(idp: &IdpServer) -> Value {
+    json!({
+        "name": "auth0",
+        "issuer": idp.issuer(),
+        "audiences": [idp.audience()],
+        "remote_jwks": {"http_uri": {"uri": jwks_uri(idp), "cluster": "idp", "timeout": "2s"}}
+    })
+}
+
 /// Two providers sharing the mock's keys: "auth0" (the mock's issuer, RS256, Auth0's
 /// `permissions`) and "logto" (issuer ending in /oidc, ES384 only), with the guides' routes.
 fn guides_config(idp: &IdpServer) -> Value {
@@ -414,12 +424,7 @@ fn routes_choose_their_requirement_by_metadata_or_by_name() {
         |idp| {
             json!({
                 "realm": REALM,
-                "providers": [{
-                    "name": "auth0",
-                    "issuer": idp.issuer(),
-                    "audiences": [idp.audience()],
-                    "remote_jwks": {"http_uri": {"uri": jwks_uri(idp), "cluster": "idp", "timeout": "2s"}}
-                }],
+                "providers": [auth0_provider(idp)],
                 "requirements": {
                     "admin": {"scopes": {"all_of": ["read:admin"]}},
                     "open": {"public": {}}
@@ -479,4 +484,98 @@ fn routes_choose_their_requirement_by_metadata_or_by_name() {
     // A named route that is not in the map falls to the path rules.
     assert_code(&tb.get("/other", &[]), 401, "authorization_header_missing");
     assert_eq!(tb.get_with_token("/other", &plain).status, 200);
+}
+
+/// The verified claims reach the filters and the access log after ours through filter state:
+/// an RBAC filter allows `/rbac` only for one `sub`, and the access log shows `sub`, the
+/// provider and the denial code.
+#[test]
+fn claims_reach_rbac_and_the_access_log_through_filter_state() {
+    let dir = std::env::temp_dir().join(format!(
+        "jwt-authn-access-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let access_log = dir.join("access.log");
+    let log_path = access_log.to_string_lossy().into_owned();
+    let tb = Testbed::start_with(
+        IdpOptions::default(),
+        move |options: &mut EnvoyOptions| {
+            options.filters_after = vec![json!({
+                "name": "envoy.filters.http.rbac",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+                    "rules": {"action": "ALLOW", "policies": {
+                        "not-rbac": {
+                            "permissions": [{"not_rule": {"url_path": {"path": {"prefix": "/rbac"}}}}],
+                            "principals": [{"any": true}]
+                        },
+                        "only-user-1": {
+                            "permissions": [{"any": true}],
+                            "principals": [{"filter_state": {
+                                "key": "wasm.jwt_authn_wasm.sub",
+                                "string_match": {"exact": "user-1"}
+                            }}]
+                        }
+                    }}
+                }
+            })];
+            options.access_log = Some(json!([{
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": log_path,
+                    "log_format": {"text_format_source": {"inline_string":
+                        "%REQ(:PATH)% %RESPONSE_CODE% sub=%FILTER_STATE(wasm.jwt_authn_wasm.sub:PLAIN)% provider=%FILTER_STATE(wasm.jwt_authn_wasm.provider:PLAIN)% status=%FILTER_STATE(wasm.jwt_authn_wasm.status:PLAIN)%\n"}}
+                }
+            }]));
+        },
+        |idp| {
+            json!({
+                "realm": REALM,
+                "providers": [auth0_provider(idp)],
+                "filter_state": {"claims": [{"claim_name": "sub", "key": "sub"}], "payload": true}
+            })
+        },
+    );
+    let user_1 = auth0_token(&tb, json!({"sub": "user-1"}));
+    let user_2 = auth0_token(&tb, json!({"sub": "user-2"}));
+    assert_eq!(tb.get_with_token("/rbac/x", &user_1).status, 200);
+    let r = tb.get_with_token("/rbac/y", &user_2);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.text(), "RBAC: access denied");
+    assert_eq!(tb.get_with_token("/elsewhere", &user_2).status, 200);
+    let expired = auth0_token(&tb, json!({"exp": 1_000_000_000}));
+    assert_code(
+        &tb.get_with_token("/expired", &expired),
+        401,
+        "token_expired",
+    );
+    assert_code(
+        &tb.get("/missing", &[]),
+        401,
+        "authorization_header_missing",
+    );
+
+    // Envoy writes the access log asynchronously (flushed every second by default).
+    let expected = [
+        "/rbac/x 200 sub=user-1 provider=auth0 status=ok",
+        "/rbac/y 403 sub=user-2 provider=auth0 status=ok",
+        "/elsewhere 200 sub=user-2 provider=auth0 status=ok",
+        "/expired 401 sub=- provider=- status=token_expired",
+        "/missing 401 sub=- provider=- status=authorization_header_missing",
+    ];
+    let mut lines = Vec::new();
+    let complete = support::wait_until(std::time::Duration::from_secs(10), &mut || {
+        lines = std::fs::read_to_string(&access_log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.len() >= expected.len()
+    });
+    assert!(complete, "access log: {lines:?}");
+    assert_eq!(lines, expected);
+    let _ = std::fs::remove_dir_all(&dir);
 }

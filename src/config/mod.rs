@@ -13,6 +13,7 @@
 pub mod provider;
 pub mod remote;
 pub mod rules;
+pub mod state;
 pub mod token;
 
 use crate::config::token::TokenSource;
@@ -118,6 +119,8 @@ pub struct Config {
     pub limits: crate::config::token::Limits,
     /// Where signatures are verified (`crypto`: auto, host or wasm).
     pub crypto: CryptoMode,
+    /// What goes to Envoy's filter state for later filters and access logs; `None`: nothing.
+    pub filter_state: Option<state::FilterState>,
 }
 
 // ---- The wire format, as serde reads it ----
@@ -146,6 +149,8 @@ pub(super) struct RawConfig {
     crypto: Option<String>,
     #[serde(default)]
     limits: Option<RawLimits>,
+    #[serde(default)]
+    filter_state: Option<state::RawFilterState>,
 }
 
 #[derive(Deserialize)]
@@ -341,6 +346,7 @@ impl Config {
             })?;
             requirement_map.push((route, index));
         }
+        let filter_state = raw.filter_state.map(|f| f.validate()).transpose()?;
         let mut owned_headers: Vec<String> = Vec::new();
         for provider in &providers {
             let names = provider
@@ -380,6 +386,7 @@ impl Config {
             crypto,
             owned_headers: owned_headers.into(),
             token_cache,
+            filter_state,
         })
     }
 

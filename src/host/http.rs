@@ -2,10 +2,11 @@
 
 use super::metrics::Metrics;
 use super::shared::{now_ms, VmState, Waiter};
-use crate::config::ROUTE_METADATA_NAMESPACE;
+use crate::config::{Config, ROUTE_METADATA_NAMESPACE};
 use crate::error::{AuthError, ErrorReply};
 use crate::request::flow::{self, Decision};
 use crate::request::sources;
+use crate::request::state;
 use crate::request::upstream::Edits;
 use crate::request::view::{RequestView, RouteProperty};
 use proxy_wasm::hostcalls;
@@ -81,16 +82,21 @@ pub fn send_reply(reply: &ErrorReply) {
 }
 
 /// Applies a final decision for the current effective context; true if the request may go on.
-pub fn apply(decision: Decision, realm: &str, metrics: &Metrics) -> bool {
+pub fn apply(decision: Decision, config: &Config, metrics: &Metrics) -> bool {
     match decision {
         Decision::Allow(edits) => {
             metrics.allowed(edits.provider);
             apply_edits(&edits);
+            set_filter_state(&edits.state);
             true
         }
         Decision::Deny(err, provider) => {
             metrics.denied(err.code, provider);
-            deny(&err, realm);
+            if config.filter_state.is_some() {
+                let provider = provider.and_then(|i| config.providers.get(i));
+                set_filter_state(&state::refused(err.code, provider));
+            }
+            deny(&err, &config.realm);
             false
         }
         // Callers handle waiting before they get here; a late `Wait` is a timeout.
@@ -121,6 +127,16 @@ fn apply_edits(edits: &Edits) {
             hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path))
         {
             log::warn!("could not rewrite the request path: {status:?}");
+        }
+    }
+}
+
+/// Writes filter-state properties; Envoy keeps each as `wasm.<name>` for the filters and access
+/// logs after this one. A failed write is logged, never fatal.
+fn set_filter_state(properties: &state::Properties) {
+    for (name, value) in properties {
+        if let Err(status) = hostcalls::set_property(vec![name.as_str()], Some(value)) {
+            log::warn!("could not set filter state {name}: {status:?}");
         }
     }
 }
@@ -170,7 +186,7 @@ impl HttpContext for Filter {
             let (mut keys, cache) = vm.keys_and_cache(&config, now);
             if let Some(decision) = plan.decide(value, &mut keys, cache, now) {
                 vm.metrics.cache(true);
-                apply(decision, &config.realm, &vm.metrics);
+                apply(decision, &config, &vm.metrics);
                 return Action::Continue;
             }
         }
@@ -197,7 +213,7 @@ impl HttpContext for Filter {
                 Action::Pause
             }
             other => {
-                if apply(other, &config.realm, &vm.metrics) {
+                if apply(other, &config, &vm.metrics) {
                     Action::Continue
                 } else {
                     Action::Pause

@@ -85,7 +85,7 @@ impl Root {
             if hostcalls::set_effective_context(id).is_err() {
                 continue;
             }
-            let go_on = apply(decision, &config.realm, &self.vm.borrow().metrics);
+            let go_on = apply(decision, config, &self.vm.borrow().metrics);
             if go_on {
                 if let Err(status) = hostcalls::resume_http_request() {
                     log::warn!("could not resume a request that waited for keys: {status:?}");

@@ -21,6 +21,7 @@ use crate::request::authenticator::{self, Prepared, Verified};
 use crate::request::cache::{self, Lookup, Validity, VerifiedCache};
 use crate::request::policy::Grant;
 use crate::request::sources;
+use crate::request::state;
 use crate::request::upstream::Edits;
 use crate::request::view::{has_filter_metadata, RequestView, RouteProperty};
 use std::borrow::Cow;
@@ -295,8 +296,9 @@ pub struct HitPlan {
 impl HitPlan {
     /// The plan for `config`, or `None` when a hit's outcome may depend on more than its token.
     pub fn new(config: &Config) -> Option<Self> {
-        // With rules or route choices, more than the token decides a hit.
-        if !config.rules.is_empty() || config.routes_choose() {
+        // With rules or route choices, more than the token decides a hit; filter state needs
+        // the claims, which the plan does not keep.
+        if !config.rules.is_empty() || config.routes_choose() || config.filter_state.is_some() {
             return None;
         }
         let requirement = config.requirement(RequirementId::Default);
@@ -358,6 +360,7 @@ impl HitPlan {
             path: None,
             cookie: None,
             provider: Some(verified.provider),
+            state: Vec::new(),
         }))
     }
 }
@@ -528,6 +531,9 @@ fn authorize(
         source,
         target,
     );
+    if let Some(wanted) = &config.filter_state {
+        edits.state = state::verified(wanted, provider, &verified.claims);
+    }
     Decision::Allow(edits)
 }
 

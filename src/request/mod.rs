@@ -6,7 +6,8 @@
 //!    verify the signature ([`crate::verify`]).
 //! 4. [`claims`]: `iss`, `aud`, `exp`, `nbf`.
 //! 5. [`policy`]: the requirement the route or rule chose (scopes, claims).
-//! 6. The reply ([`crate::error::ErrorReply`]) or [`upstream`]'s edits.
+//! 6. The reply ([`crate::error::ErrorReply`]) or [`upstream`]'s edits, and what [`state`]
+//!    leaves for the filters and access logs after this one.
 //!
 //! [`flow`] runs the steps in this order and returns one [`flow::Decision`]; [`cache`] lets a
 //! token seen before skip steps 2-4. The host lets it read the request (headers, route) through [`view::RequestView`].
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod flow;
 pub mod policy;
 pub mod sources;
+pub mod state;
 pub mod token;
 pub mod upstream;
 pub mod view;

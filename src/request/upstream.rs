@@ -29,6 +29,8 @@ pub struct Edits {
     pub cookie: Option<String>,
     /// The provider whose token was verified (`None` on public routes), for metrics.
     pub provider: Option<usize>,
+    /// Filter-state properties for later filters and access logs ([`crate::request::state`]).
+    pub state: crate::request::state::Properties,
 }
 
 impl Edits {
@@ -50,6 +52,7 @@ impl Edits {
             path: None,
             cookie: None,
             provider: None,
+            state: Vec::new(),
         }
     }
 

@@ -171,6 +171,10 @@ pub struct EnvoyOptions {
     pub raw_paths: bool,
     /// The virtual host's routes; `None` is one route, prefix `/`, to `echo`.
     pub routes: Option<Value>,
+    /// HTTP filters placed after ours, before the router (an RBAC filter, say).
+    pub filters_after: Vec<Value>,
+    /// The connection manager's `access_log` list.
+    pub access_log: Option<Value>,
 }
 
 impl Default for EnvoyOptions {
@@ -185,6 +189,8 @@ impl Default for EnvoyOptions {
             log_level: "info".to_owned(),
             raw_paths: false,
             routes: None,
+            filters_after: Vec::new(),
+            access_log: None,
         }
     }
 }
@@ -269,6 +275,7 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm_path: &Path) -> Value {
             },
         }));
     }
+    http_filters.extend(opts.filters_after.iter().cloned());
     http_filters.push(json!({
         "name": "envoy.filters.http.router",
         "typed_config": {
@@ -299,6 +306,7 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm_path: &Path) -> Value {
                             }],
                         },
                         "http_filters": http_filters,
+                        "access_log": opts.access_log.clone().unwrap_or_else(|| json!([])),
                     },
                 }]}],
             }],
