@@ -579,3 +579,57 @@ fn claims_reach_rbac_and_the_access_log_through_filter_state() {
     assert_eq!(lines, expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A route can match on a claim header: Envoy chooses the route again after the claim headers
+/// are set. `clear_route_cache` asks for it explicitly; Envoy 1.40 also does it by itself
+/// whenever a Wasm filter changes a request header, so the route follows the claim either way.
+#[test]
+fn clear_route_cache_lets_a_claim_choose_the_route() {
+    // Both routes go to the echo upstream; the header each adds says which one matched.
+    let routes = json!([
+        {"match": {"prefix": "/", "headers": [{"name": "x-tier", "string_match": {"exact": "gold"}}]},
+         "route": {"cluster": "echo"},
+         "request_headers_to_add": [{"header": {"key": "x-route", "value": "gold"}}]},
+        {"match": {"prefix": "/"}, "route": {"cluster": "echo"},
+         "request_headers_to_add": [{"header": {"key": "x-route", "value": "standard"}}]}
+    ]);
+    for clear in [true, false] {
+        let routes = routes.clone();
+        let tb = Testbed::start_with(
+            IdpOptions::default(),
+            |options: &mut EnvoyOptions| options.routes = Some(routes),
+            |idp| {
+                let mut provider = auth0_provider(idp);
+                provider["claim_to_headers"] =
+                    json!([{"claim_name": "tier", "header_name": "x-tier"}]);
+                provider["clear_route_cache"] = json!(clear);
+                json!({"realm": REALM, "providers": [provider]})
+            },
+        );
+        let gold = auth0_token(&tb, json!({"tier": "gold"}));
+        let silver = auth0_token(&tb, json!({"tier": "silver"}));
+        let headers = upstream_headers(&tb.get_with_token("/", &gold));
+        assert_eq!(headers["x-tier"], "gold");
+        assert_eq!(headers["x-route"], "gold", "clear_route_cache: {clear}");
+        let headers = upstream_headers(&tb.get_with_token("/", &silver));
+        assert_eq!(headers["x-route"], "standard", "clear_route_cache: {clear}");
+        // A client's own x-tier is removed before the route is chosen again.
+        let with_forged = [
+            ("authorization", bearer(&silver)),
+            ("x-tier", b"gold".to_vec()),
+        ];
+        let with_forged: Vec<(&str, &[u8])> = with_forged
+            .iter()
+            .map(|(n, v)| (*n, v.as_slice()))
+            .collect();
+        let headers = upstream_headers(&tb.get("/", &with_forged));
+        assert_eq!(headers["x-tier"], "silver");
+        assert_eq!(headers["x-route"], "standard", "clear_route_cache: {clear}");
+        // The foreign function exists in Envoy 1.40 and was called without error.
+        assert!(
+            !tb.envoy.log().contains("could not clear the route cache"),
+            "{}",
+            tb.envoy.log()
+        );
+    }
+}

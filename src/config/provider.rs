@@ -38,6 +38,9 @@ pub struct Provider {
     pub sources: Vec<TokenSource>,
     /// Keep the token in the request sent upstream.
     pub forward: bool,
+    /// Have Envoy choose the route again after the claim headers are set (Envoy's field of the
+    /// same name), so routes can match on claims.
+    pub clear_route_cache: bool,
     /// Header that receives the token's payload (base64url, as in the token).
     pub forward_payload_header: Option<String>,
     /// Claims copied to headers.
@@ -94,6 +97,8 @@ pub(super) struct RawProvider {
     from_cookies: Vec<String>,
     #[serde(default)]
     forward: bool,
+    #[serde(default)]
+    clear_route_cache: bool,
     #[serde(default)]
     forward_payload_header: Option<String>,
     #[serde(default)]
@@ -308,6 +313,7 @@ impl Provider {
             require_expiration: raw.require_expiration.unwrap_or(true),
             sources,
             forward: raw.forward,
+            clear_route_cache: raw.clear_route_cache,
             forward_payload_header,
             claim_to_headers,
             scope_claims,

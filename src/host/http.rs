@@ -88,6 +88,9 @@ pub fn apply(decision: Decision, config: &Config, metrics: &Metrics) -> bool {
             metrics.allowed(edits.provider);
             apply_edits(&edits);
             set_filter_state(&edits.state);
+            if edits.clear_route_cache {
+                clear_route_cache();
+            }
             true
         }
         Decision::Deny(err, provider) => {
@@ -128,6 +131,14 @@ fn apply_edits(edits: &Edits) {
         {
             log::warn!("could not rewrite the request path: {status:?}");
         }
+    }
+}
+
+/// Has Envoy choose the route again, now that the claim headers are set, through its
+/// `clear_route_cache` foreign function. Absent (another host), the route stays as it was.
+fn clear_route_cache() {
+    if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {
+        log::warn!("could not clear the route cache (clear_route_cache): {status:?}");
     }
 }
 

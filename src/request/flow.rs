@@ -320,6 +320,7 @@ impl HitPlan {
                 provider.sources.contains(&TokenSource::AuthorizationBearer)
                     && provider.claim_to_headers.is_empty()
                     && provider.forward_payload_header.is_none()
+                    && !provider.clear_route_cache
             });
         if !plain {
             return None;
@@ -361,6 +362,7 @@ impl HitPlan {
             cookie: None,
             provider: Some(verified.provider),
             state: Vec::new(),
+            clear_route_cache: false,
         }))
     }
 }

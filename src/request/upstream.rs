@@ -31,6 +31,8 @@ pub struct Edits {
     pub provider: Option<usize>,
     /// Filter-state properties for later filters and access logs ([`crate::request::state`]).
     pub state: crate::request::state::Properties,
+    /// Whether Envoy chooses the route again after these edits (`clear_route_cache`).
+    pub clear_route_cache: bool,
 }
 
 impl Edits {
@@ -53,6 +55,7 @@ impl Edits {
             cookie: None,
             provider: None,
             state: Vec::new(),
+            clear_route_cache: false,
         }
     }
 
@@ -73,6 +76,7 @@ impl Edits {
         if let Some(name) = &provider.forward_payload_header {
             self.set.push((name.clone(), payload_b64.to_string()));
         }
+        self.clear_route_cache = provider.clear_route_cache;
         if !provider.forward {
             match source {
                 TokenSource::AuthorizationBearer => {
