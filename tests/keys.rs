@@ -289,15 +289,29 @@ fn metrics_show_in_prometheus_stats() {
                 )
             })
     };
+    // envoy.yaml's stats_tags turn the code and the provider into labels.
     assert_eq!(value("jwt_authn_requests_allowed"), 3);
     assert_eq!(
-        value("jwt_authn_requests_denied_authorization_header_missing"),
+        value(r#"jwt_authn_requests_denied{code="authorization_header_missing"}"#),
         1
     );
-    assert_eq!(value("jwt_authn_provider_mock_allowed"), 3);
-    assert_eq!(value("jwt_authn_provider_mock_jwks_fetch_success"), 1);
-    assert_eq!(value("jwt_authn_provider_mock_jwks_fetch_failure"), 0);
-    assert!(value("jwt_authn_provider_mock_jwks_age_seconds") < 60);
+    assert_eq!(
+        value(r#"jwt_authn_requests_denied{code="invalid_token"}"#),
+        0
+    );
+    assert_eq!(
+        value(r#"jwt_authn_provider_requests_allowed{provider="mock"}"#),
+        3
+    );
+    assert_eq!(
+        value(r#"jwt_authn_provider_jwks_fetch_success{provider="mock"}"#),
+        1
+    );
+    assert_eq!(
+        value(r#"jwt_authn_provider_jwks_fetch_failure{provider="mock"}"#),
+        0
+    );
+    assert!(value(r#"jwt_authn_provider_jwks_age_seconds{provider="mock"}"#) < 60);
     // Each worker has its own cache, and each request may land on either of the two workers:
     // the first request a worker sees with the token misses, every later one hits.
     let (hits, misses) = (
@@ -306,4 +320,37 @@ fn metrics_show_in_prometheus_stats() {
     );
     assert_eq!(hits + misses, 3, "hits {hits}, misses {misses}");
     assert!((1..=2).contains(&hits), "hits {hits}, misses {misses}");
+}
+
+/// `stat_prefix` goes into every metric name after `jwt_authn`, so two instances of the filter
+/// (two listeners, two chains) count apart; the labels still apply.
+#[test]
+fn stat_prefix_names_the_instance_in_its_metrics() {
+    let tb = Testbed::start(|idp| {
+        let mut config = config(idp, json!({}));
+        config["stat_prefix"] = json!("edge");
+        config
+    });
+    let token = tb.mint(&MintRequest::new(Alg::Rs256));
+    assert_eq!(tb.get_with_token("/", &token).status, 200);
+    assert_eq!(tb.get("/", &[]).status, 401);
+    let wanted = [
+        "jwt_authn_edge_requests_allowed{} 1",
+        r#"jwt_authn_edge_requests_denied{code="authorization_header_missing"} 1"#,
+        r#"jwt_authn_edge_provider_requests_allowed{provider="mock"} 1"#,
+    ];
+    let mut text = String::new();
+    let seen = eventually(Duration::from_secs(5), || {
+        text = tb.envoy.admin_get("/stats/prometheus").1;
+        wanted.iter().all(|w| text.lines().any(|l| l == *w))
+    });
+    assert!(
+        seen,
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("jwt_authn"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(!text.contains("jwt_authn_requests_allowed"), "{text}");
 }

@@ -121,6 +121,8 @@ pub struct Config {
     pub crypto: CryptoMode,
     /// What goes to Envoy's filter state for later filters and access logs; `None`: nothing.
     pub filter_state: Option<state::FilterState>,
+    /// Inserted after `jwt_authn.` in every metric name, to tell two filter instances apart.
+    pub stat_prefix: Option<String>,
 }
 
 // ---- The wire format, as serde reads it ----
@@ -151,6 +153,8 @@ pub(super) struct RawConfig {
     limits: Option<RawLimits>,
     #[serde(default)]
     filter_state: Option<state::RawFilterState>,
+    #[serde(default)]
+    stat_prefix: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -347,6 +351,28 @@ impl Config {
             requirement_map.push((route, index));
         }
         let filter_state = raw.filter_state.map(|f| f.validate()).transpose()?;
+        if let Some(prefix) = &raw.stat_prefix {
+            // One name segment, and none the metric names themselves begin with, so the
+            // `stats_tags` regexes (envoy.yaml) read every name one way.
+            let reserved = [
+                "provider",
+                "requests_allowed",
+                "requests_denied",
+                "token_cache",
+            ];
+            if prefix.is_empty()
+                || !prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                || reserved.contains(&prefix.as_str())
+            {
+                return Err(ConfigError::new(
+                    "stat_prefix",
+                    "must be letters, digits, `-` and `_`, and not `provider`, \
+                     `requests_allowed`, `requests_denied` or `token_cache`",
+                ));
+            }
+        }
         let mut owned_headers: Vec<String> = Vec::new();
         for provider in &providers {
             let names = provider
@@ -387,7 +413,16 @@ impl Config {
             owned_headers: owned_headers.into(),
             token_cache,
             filter_state,
+            stat_prefix: raw.stat_prefix,
         })
+    }
+
+    /// The start of every metric name: `jwt_authn`, or `jwt_authn.<stat_prefix>`.
+    pub fn metric_root(&self) -> String {
+        match &self.stat_prefix {
+            Some(prefix) => format!("jwt_authn.{prefix}"),
+            None => "jwt_authn".to_owned(),
+        }
     }
 
     /// The first rule matching this method and path, else the default.

@@ -421,3 +421,16 @@ fn named_requirements_and_the_route_map_validate_with_their_paths() {
     bad["requirement_map"] = json!({"": "admin"});
     assert_eq!(parse(bad).unwrap_err().field, "requirement_map.");
 }
+
+#[test]
+fn stat_prefix_is_one_unreserved_segment() {
+    assert_eq!(parse(minimal()).unwrap().metric_root(), "jwt_authn");
+    let mut value = minimal();
+    value["stat_prefix"] = json!("edge-1");
+    assert_eq!(parse(value).unwrap().metric_root(), "jwt_authn.edge-1");
+    for bad in ["", "a.b", "provider", "token_cache", "x y"] {
+        let mut value = minimal();
+        value["stat_prefix"] = json!(bad);
+        assert_eq!(parse(value).unwrap_err().field, "stat_prefix", "{bad:?}");
+    }
+}

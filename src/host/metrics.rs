@@ -47,6 +47,9 @@ fn define(kind: MetricType, name: &str) -> Option<u32> {
 
 impl Metrics {
     /// Defines every metric for `config` (from `on_configure`, never from `_initialize`).
+    ///
+    /// Names carry their labels as `.code.<code>` and `.provider.<name>` segments, which the
+    /// `stats_tags` in envoy.yaml turn into Prometheus labels ([`Config::metric_root`]).
     pub fn define(config: &Config) -> Self {
         let mut counters = Vec::new();
         let mut counter = |name: String| {
@@ -55,30 +58,31 @@ impl Metrics {
                 counters.len() - 1
             })
         };
-        let allowed = counter("jwt_authn.requests_allowed".into());
+        let root = config.metric_root();
+        let allowed = counter(format!("{root}.requests_allowed"));
         let denied = ErrorCode::ALL
             .iter()
             .filter_map(|code| {
-                counter(format!("jwt_authn.requests_denied.{}", code.as_str()))
+                counter(format!("{root}.requests_denied.code.{}", code.as_str()))
                     .map(|slot| (*code, slot))
             })
             .collect();
         let providers = config
             .providers
             .iter()
-            .map(|p| ProviderMetrics {
-                allowed: counter(format!("jwt_authn.provider.{}.allowed", p.name)),
-                denied: counter(format!("jwt_authn.provider.{}.denied", p.name)),
-                fetch_success: counter(format!("jwt_authn.provider.{}.jwks_fetch_success", p.name)),
-                fetch_failure: counter(format!("jwt_authn.provider.{}.jwks_fetch_failure", p.name)),
-                key_age: define(
-                    MetricType::Gauge,
-                    &format!("jwt_authn.provider.{}.jwks_age_seconds", p.name),
-                ),
+            .map(|p| {
+                let at = format!("{root}.provider.{}", p.name);
+                ProviderMetrics {
+                    allowed: counter(format!("{at}.requests_allowed")),
+                    denied: counter(format!("{at}.requests_denied")),
+                    fetch_success: counter(format!("{at}.jwks_fetch_success")),
+                    fetch_failure: counter(format!("{at}.jwks_fetch_failure")),
+                    key_age: define(MetricType::Gauge, &format!("{at}.jwks_age_seconds")),
+                }
             })
             .collect();
-        let cache_hits = counter("jwt_authn.token_cache.hits".into());
-        let cache_misses = counter("jwt_authn.token_cache.misses".into());
+        let cache_hits = counter(format!("{root}.token_cache.hits"));
+        let cache_misses = counter(format!("{root}.token_cache.misses"));
         Self {
             allowed,
             denied,

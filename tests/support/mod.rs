@@ -236,6 +236,29 @@ pub fn unique_temp_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// envoy.yaml's `stats_config` (the tags that make the filter's metrics labelled), read from
+/// the file so the tests check what users run.
+pub fn stats_config() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("envoy.yaml");
+    let text = fs::read_to_string(&path).expect("read envoy.yaml");
+    // The section is two-line entries (`- tag_name: x` then `regex: '...'`): read them as text
+    // rather than pull in a YAML parser for four lines.
+    let mut tags = Vec::new();
+    let mut lines = text.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        if let Some(name) = line.strip_prefix("- tag_name: ") {
+            let regex = lines
+                .next()
+                .and_then(|l| l.strip_prefix("regex: '"))
+                .and_then(|l| l.strip_suffix('\''))
+                .expect("a `regex: '...'` line after each tag_name in envoy.yaml");
+            tags.push(json!({"tag_name": name, "regex": regex}));
+        }
+    }
+    assert!(tags.len() >= 2, "envoy.yaml has no stats_tags");
+    json!({"stats_tags": tags})
+}
+
 /// The Envoy bootstrap for `opts`, as JSON (which Envoy accepts as YAML). The listener and
 /// admin bind port 0, so parallel tests never race for ports; [`Envoy`] discovers the real
 /// ports through the admin address file and `/listeners`.
@@ -284,6 +307,7 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm_path: &Path) -> Value {
     }));
     json!({
         "admin": {"address": socket(0)},
+        "stats_config": stats_config(),
         "static_resources": {
             "listeners": [{
                 "name": "ingress",
