@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(config) => {
             assert!(!config.providers.is_empty());
             for provider in &config.providers {
-                assert!(config.provider_by_issuer(&provider.issuer).is_some());
+                match &provider.issuer {
+                    Some(issuer) => assert!(config.provider_by_issuer(issuer).is_some()),
+                    None => assert!(config.provider_without_issuer().is_some()),
+                }
             }
         }
         Err(err) => {
