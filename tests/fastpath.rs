@@ -1,14 +1,15 @@
-//! The fast verification paths (src/verify/own/) against Wycheproof and against RustCrypto.
+//! The fast verification paths (src/verify/own/) against RustCrypto, differentially. (The
+//! Wycheproof vectors, for these paths and for every other algorithm, are in
+//! tests/wycheproof.rs.)
 //!
-//! - Wycheproof: every vector of RSA PKCS#1 v1.5 SHA-256 (2048-bit) and ECDSA P-384 SHA-384 in
-//!   P1363 (raw `r || s`) form: `valid` must verify, `invalid` must not (`acceptable` is only
-//!   run, for panics).
 //! - Differential: at least 100,000 signatures, valid and tampered, each verified by the fast
 //!   path and by the stock crate (`rsa` 0.9 `pkcs1v15::VerifyingKey<Sha256>`, `p384` 0.13
 //!   `ecdsa::VerifyingKey`): the two must agree on every one, and the valid ones must verify.
 //!   A few fixed keys sign a few hundred messages; each signature then goes through many
 //!   deterministic mutations (bit flips, byte edits, truncation, extension, other messages,
 //!   r/s swaps, s -> n - s, values at and around the group order or modulus).
+//! - The raw RSA operation `s^e mod n` against `BigUint::modpow` for odd moduli of several
+//!   sizes.
 //!
 //! `FASTPATH_CASES` overrides the number of differential cases (default 100,000).
 
@@ -46,66 +47,6 @@ fn exponent(bytes: &[u8]) -> u32 {
     bytes
         .iter()
         .fold(0_u32, |acc, &b| (acc << 8) | u32::from(b))
-}
-
-#[test]
-fn wycheproof_rsa_pkcs1v15_sha256_2048() {
-    use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
-    let set = TestSet::load(TestName::Rsa2048Sha256).unwrap();
-    let mut checked = 0;
-    for group in &set.test_groups {
-        let key = RsaVerifyingKey::new(&group.key.n, exponent(&group.key.e)).unwrap();
-        for test in &group.tests {
-            let got = key.verify_pkcs1v15_sha256(&test.msg, &test.sig);
-            match test.result {
-                wycheproof::TestResult::Valid => assert!(got, "tcId {} should verify", test.tc_id),
-                wycheproof::TestResult::Invalid => {
-                    assert!(
-                        !got,
-                        "tcId {} ({}) must not verify",
-                        test.tc_id, test.comment
-                    )
-                }
-                wycheproof::TestResult::Acceptable => {}
-            }
-            checked += 1;
-        }
-    }
-    assert!(checked > 200, "only {checked} vectors");
-    println!("wycheproof RSA 2048 SHA-256: {checked} vectors");
-}
-
-#[test]
-fn wycheproof_ecdsa_p384_sha384_p1363() {
-    use wycheproof::ecdsa::{TestName, TestSet};
-    let set = TestSet::load(TestName::EcdsaSecp384r1Sha384P1363).unwrap();
-    let mut checked = 0;
-    for group in &set.test_groups {
-        let point = &group.key.key;
-        assert_eq!(point.len(), 97);
-        let key = P384VerifyingKey::from_coordinates(&point[1..49], &point[49..]).unwrap();
-        let stock = p384::ecdsa::VerifyingKey::from_sec1_bytes(point).unwrap();
-        for test in &group.tests {
-            let got = key.verify(&test.msg, &test.sig);
-            match test.result {
-                wycheproof::TestResult::Valid => assert!(got, "tcId {} should verify", test.tc_id),
-                wycheproof::TestResult::Invalid => {
-                    assert!(
-                        !got,
-                        "tcId {} ({}) must not verify",
-                        test.tc_id, test.comment
-                    )
-                }
-                wycheproof::TestResult::Acceptable => {}
-            }
-            let reference = p384::ecdsa::Signature::from_slice(&test.sig)
-                .is_ok_and(|sig| stock.verify(&test.msg, &sig).is_ok());
-            assert_eq!(got, reference, "tcId {} disagrees with p384", test.tc_id);
-            checked += 1;
-        }
-    }
-    assert!(checked > 200, "only {checked} vectors");
-    println!("wycheproof ECDSA P-384 SHA-384 P1363: {checked} vectors");
 }
 
 /// Deterministic mutations of a signature; index 0 is the signature itself.

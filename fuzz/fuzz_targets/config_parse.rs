@@ -8,8 +8,11 @@ fuzz_target!(|data: &[u8]| {
     match Config::parse(data) {
         Ok(config) => {
             assert!(!config.providers.is_empty());
-            for issuer in config.providers.iter().filter_map(|p| p.issuer.as_deref()) {
-                assert!(config.provider_by_issuer(issuer).is_some());
+            for provider in &config.providers {
+                match &provider.issuer {
+                    Some(issuer) => assert!(config.provider_by_issuer(issuer).is_some()),
+                    None => assert!(config.provider_without_issuer().is_some()),
+                }
             }
         }
         Err(err) => {

@@ -1,6 +1,12 @@
 //! The token pipeline a request runs: `authenticator::prepare` (strict parsing, provider, `alg`
-//! allowlist, claims) then `Prepared::verify` against a fixed key set, plus the parser alone with
-//! tight limits and the `at+jwt` policy.
+//! allowlist, claims) then `Prepared::verify` against the provider's key set, plus the parser
+//! alone with tight limits and the `at+jwt` policy.
+//!
+//! Two providers, so every algorithm is reached: `https://idp.fuzz.test/` with a fetched key set
+//! (the mock provider's `rsa-1` and `ec-1` of `keys.json` and the asymmetric keys of
+//! `all_keys.json`; its `oct` key is skipped, as a fetched set's are) and the default allowlist,
+//! and `https://local.fuzz.test/` with `all_keys.json` as `local_jwks` and all thirteen
+//! algorithms, HS256/384/512 included. Seeds hold valid tokens of every algorithm.
 //!
 //! An input starting with `{` is read as `header JSON \0 payload JSON \0 signature bytes` and
 //! encoded into a token here, so the fuzzer explores the JSON rather than base64; any other
@@ -15,17 +21,22 @@ use jwt_authn_wasm::error::ErrorCode;
 use jwt_authn_wasm::keys::jwks::KeySet;
 use jwt_authn_wasm::request::authenticator;
 use jwt_authn_wasm::request::token::UntrustedToken;
+use jwt_authn_wasm::verify::Algorithm;
 use libfuzzer_sys::fuzz_target;
 
 /// The clock the seeds were minted for (their `exp` is ten years later).
 const NOW: u64 = 1_795_438_100;
 
-/// The public keys (`rsa-1`, `ec-1`) of the mock provider that minted the seed tokens.
+/// The public keys (`rsa-1`, `ec-1`) of the mock provider that minted the older seed tokens.
 const KEYS: &str = include_str!("../keys.json");
+
+/// A key of every algorithm (tests/fuzz_fixtures.rs), which signed the other seeds.
+const ALL_KEYS: &str = include_str!("../all_keys.json");
 
 struct Fixture {
     config: Config,
-    keys: KeySet,
+    /// Each provider's keys, in configuration order.
+    keys: Vec<KeySet>,
 }
 
 fn fixture() -> &'static Fixture {
@@ -37,26 +48,45 @@ fn fixture() -> &'static Fixture {
 }
 
 fn build() -> Fixture {
+    let all_algorithms: Vec<&str> = Algorithm::ALL.iter().map(|alg| alg.name()).collect();
     let config = serde_json::json!({
         "providers": [{
             "name": "fuzz",
             "issuer": "https://idp.fuzz.test/",
             "audiences": ["https://api.fuzz.test"],
             "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}}
+        }, {
+            "name": "fuzz-local",
+            "issuer": "https://local.fuzz.test/",
+            "audiences": ["https://api.fuzz.test"],
+            "algorithms": all_algorithms,
+            "local_jwks": {"inline_string": ALL_KEYS}
         }]
     });
     let Ok(config) = Config::parse(config.to_string().as_bytes()) else {
         panic!("the fuzz configuration does not parse");
     };
-    let Ok(parsed) = KeySet::parse(
-        KEYS.as_bytes(),
-        &jwt_authn_wasm::verify::Verifier::default(),
+    let verifier = jwt_authn_wasm::verify::Verifier::default();
+    let (Ok(mock), Ok(all)) = (
+        serde_json::from_str::<serde_json::Value>(KEYS),
+        serde_json::from_str::<serde_json::Value>(ALL_KEYS),
     ) else {
-        panic!("the fuzz key set does not parse");
+        panic!("the fuzz key sets are not JSON");
+    };
+    let fetched: Vec<&serde_json::Value> = [&mock, &all]
+        .iter()
+        .flat_map(|doc| doc["keys"].as_array().into_iter().flatten())
+        .collect();
+    let fetched = serde_json::json!({ "keys": fetched }).to_string();
+    let (Ok(fetched), Ok(local)) = (
+        KeySet::parse(fetched.as_bytes(), &verifier),
+        KeySet::parse_local(ALL_KEYS, &verifier),
+    ) else {
+        panic!("the fuzz key sets do not parse");
     };
     Fixture {
         config,
-        keys: parsed.keys,
+        keys: vec![fetched.keys, local.keys],
     }
 }
 
@@ -83,7 +113,10 @@ fuzz_target!(|data: &[u8]| {
     let fixture = fixture();
     match authenticator::prepare(&fixture.config, None, &token, NOW) {
         Ok(prepared) => {
-            if let Err(err) = prepared.verify(&fixture.keys) {
+            let Some(keys) = fixture.keys.get(prepared.provider) else {
+                panic!("provider {} has no key set", prepared.provider);
+            };
+            if let Err(err) = prepared.verify(keys) {
                 assert_eq!(err.code, ErrorCode::InvalidToken);
             }
         }

@@ -10,7 +10,7 @@
 //!
 //! All of it is variable-time: it only ever handles public keys, public signatures and public
 //! messages. Both are checked against RustCrypto's `rsa` and `p384` crates and against the
-//! Wycheproof vectors in `tests/fastpath.rs`.
+//! Wycheproof vectors in `tests/wycheproof.rs`.
 
 mod fe384;
 pub mod p384;

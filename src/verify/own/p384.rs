@@ -13,8 +13,8 @@
 //! tables and mod n once per signature, are a variable-time binary extended Euclid on 64-bit
 //! words; the two products mod n are a 32-bit-limb Montgomery multiplication. Everything here
 //! handles public values only, so variable time is fine; `tests/fastpath.rs` checks the whole
-//! verification against RustCrypto's `p384` and Wycheproof, and the tests below check each
-//! piece against `p384`'s field and scalar types.
+//! verification against RustCrypto's `p384`, `tests/wycheproof.rs` against Wycheproof, and the
+//! tests below check each piece against `p384`'s field and scalar types.
 
 use std::sync::OnceLock;
 
