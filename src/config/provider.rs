@@ -34,6 +34,9 @@ pub struct Provider {
     pub clock_skew_seconds: u64,
     /// Whether a token without `exp` is refused.
     pub require_expiration: bool,
+    /// The longest `exp - iat` accepted, in seconds (Envoy's `max_lifetime`); with it, a token
+    /// needs both claims.
+    pub max_lifetime_seconds: Option<u64>,
     /// Where tokens of this provider are taken from.
     pub sources: Vec<TokenSource>,
     /// Keep the token in the request sent upstream.
@@ -87,6 +90,8 @@ pub(super) struct RawProvider {
     algorithms: Option<Vec<String>>,
     #[serde(default)]
     clock_skew_seconds: Option<u64>,
+    #[serde(default)]
+    max_lifetime: Option<String>,
     #[serde(default)]
     require_expiration: Option<bool>,
     #[serde(default)]
@@ -222,6 +227,17 @@ impl Provider {
         let local = raw.local_jwks.is_some();
         let algorithms = algorithms(raw.algorithms, &format!("{at}.algorithms"), crypto, local)?;
         let clock_skew_seconds = raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
+        let max_lifetime_seconds = match &raw.max_lifetime {
+            Some(text) => {
+                let field = format!("{at}.max_lifetime");
+                let ms = super::parse_duration_ms(text, &field)?;
+                if ms < 1_000 {
+                    return Err(ConfigError::new(field, "must be at least 1s"));
+                }
+                Some(ms / 1_000)
+            }
+            None => None,
+        };
         if clock_skew_seconds > 86_400 {
             return Err(ConfigError::new(
                 format!("{at}.clock_skew_seconds"),
@@ -310,6 +326,7 @@ impl Provider {
             jwks,
             algorithms,
             clock_skew_seconds,
+            max_lifetime_seconds,
             require_expiration: raw.require_expiration.unwrap_or(true),
             sources,
             forward: raw.forward,

@@ -121,6 +121,7 @@ pub fn rules(provider: &Provider) -> ClaimRules<'_> {
         audiences: &provider.audiences,
         clock_skew_seconds: provider.clock_skew_seconds,
         require_expiration: provider.require_expiration,
+        max_lifetime_seconds: provider.max_lifetime_seconds,
     }
 }
 

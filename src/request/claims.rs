@@ -22,6 +22,8 @@ pub struct ClaimRules<'a> {
     pub clock_skew_seconds: u64,
     /// Whether `exp` must be present.
     pub require_expiration: bool,
+    /// The longest `exp - iat` accepted; with it, both claims must be present.
+    pub max_lifetime_seconds: Option<u64>,
 }
 
 fn invalid(description: &'static str) -> AuthError {
@@ -75,7 +77,14 @@ pub fn check(
             return Err(invalid("Token is not yet valid"));
         }
     }
-    numeric_date(claims, "iat")?;
+    let iat = numeric_date(claims, "iat")?;
+    if let Some(max) = rules.max_lifetime_seconds {
+        match (iat, numeric_date(claims, "exp")?) {
+            (Some(iat), Some(exp)) if exp - iat <= max as f64 => {}
+            (Some(_), Some(_)) => return Err(invalid("Token lifetime is too long")),
+            _ => return Err(invalid("Token lacks the iat or exp its lifetime needs")),
+        }
+    }
     match (claims.get("iss"), rules.issuer) {
         (Some(Value::String(iss)), Some(issuer)) if iss == issuer => {}
         (Some(Value::String(_)), Some(_)) => return Err(invalid("Token issuer is not accepted")),
@@ -127,6 +136,7 @@ mod tests {
             audiences,
             clock_skew_seconds: 60,
             require_expiration: true,
+            max_lifetime_seconds: None,
         }
     }
 
@@ -280,5 +290,27 @@ mod tests {
         let claims = json!({"iss": "https://idp/", "aud": "api", "exp": MAX_NUMERIC_DATE});
         check(claims.as_object().unwrap(), &rules(&audiences), u64::MAX).unwrap_err();
         check(claims.as_object().unwrap(), &rules(&audiences), 0).unwrap();
+    }
+
+    #[test]
+    fn max_lifetime_bounds_exp_minus_iat_and_needs_both() {
+        let audiences = vec!["api".to_string()];
+        let mut bounded = rules(&audiences);
+        bounded.max_lifetime_seconds = Some(3_600);
+        let base = json!({"iss": "https://idp/", "aud": "api"});
+        let with = |extra: Value| {
+            let mut claims = base.as_object().unwrap().clone();
+            claims.extend(extra.as_object().unwrap().clone());
+            check(&claims, &bounded, NOW)
+        };
+        assert_eq!(with(json!({"iat": NOW, "exp": NOW + 3_600})), Ok(()));
+        let too_long = with(json!({"iat": NOW, "exp": NOW + 3_601})).unwrap_err();
+        assert_eq!(too_long.code, ErrorCode::InvalidClaims);
+        assert_eq!(too_long.description, "Token lifetime is too long");
+        let no_iat = with(json!({"exp": NOW + 60})).unwrap_err();
+        assert_eq!(
+            no_iat.description,
+            "Token lacks the iat or exp its lifetime needs"
+        );
     }
 }

@@ -57,6 +57,7 @@ fn run_with(token: &str, allowed: &[Algorithm]) -> Result<(), AuthError> {
         audiences: &audiences,
         clock_skew_seconds: 60,
         require_expiration: true,
+        max_lifetime_seconds: None,
     };
     claims::check(&parsed.claims, &rules, now())?;
     let keys = KeySet::parse(
