@@ -1055,7 +1055,13 @@ fn run() -> Res<()> {
                 plan.trim()
             ))
         })
-        .collect();
+        .fold(Vec::new(), |mut seen, line| {
+            // Each VM logs it on the main thread and on the worker.
+            if !seen.contains(&line) {
+                seen.push(line);
+            }
+            seen
+        });
     report(
         &o,
         &stamp,
@@ -1196,7 +1202,7 @@ fn report(
     let wasm_size = filter.bytes;
     let _ = writeln!(
         md,
-        "- filter: `{}` ({} bytes, {:.0} KB, sha256 {}…); git {}; plugin configuration: default `jwt_cache_config` (1024 entries per worker)",
+        "- filter: `{}` ({} bytes, {:.0} KB, sha256 {}…); git {}; plugin configuration: default `jwt_cache_config` (1024 entries per worker; `jwt_cache_size: 0` for `wasm_uncached` and `wasm_crypto_*`)",
         o.wasm.display(),
         wasm_size,
         wasm_size as f64 / 1000.0,
