@@ -3,7 +3,8 @@
 usage: python plot.py [RESULT.json]   (default: the newest bench/results/*.json)
 Writes RESULT.png beside the JSON (the four scenarios every run has), and RESULT-algorithms.png
 when the run has per-algorithm distinct-token scenarios: each algorithm's throughput ÷ native
-jwt_authn with `crypto: auto` and with the other backend.
+jwt_authn with `crypto: auto` and with the other backend, the filter's cache off (`wasm_uncached`,
+`wasm_crypto_*`).
 """
 import glob
 import json
@@ -81,7 +82,7 @@ for s in data["samples"]:
         order.append(s["scenario"])
 if any(sc not in historic for sc in order):
     fig, ax = plt.subplots(figsize=(12, 5.4))
-    series = [("wasm", "jwt-authn-wasm, crypto: auto"),
+    series = [("wasm_uncached", "jwt-authn-wasm, crypto: auto (cache off, as native without its cache)"),
               ("wasm_crypto_wasm", "crypto: wasm (where auto calls the host)"),
               ("wasm_crypto_host", "crypto: host (where auto stays in the sandbox)")]
     top = bars(ax, order, series, "native")
