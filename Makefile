@@ -129,7 +129,7 @@ bench: build envoy bench-tools
 	$(BENCH_TARGET)/release/bench-driver $(BENCH_ARGS) --envoy $(ENVOY) --wasm $(BENCH_TARGET)/jwt_authn_wasm.wasm --node $(BENCH_NODE) \
 	  --wasm-empty $(BENCH_TARGET)/wasm32-wasip1/release/empty_filter.wasm \
 	  --wasm-micro $(BENCH_TARGET)/wasm32-wasip1/release/verify-bench.wasm --native-micro $(BENCH_TARGET)/release/verify-bench
-	bench/.venv/bin/python bench/plot.py
+	bench/.venv/bin/python bench/plot.py "$$(cat bench/tmp/last-result)"
 
 bench-tools:
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)

@@ -13,6 +13,16 @@ core's L2 here), each listener's difference from `wasm_floor`, and no auth's ins
 by the listener's (user space only: the kernel's share of a request is not counted).
 
     python3 bench/callgrind-envoy.py bench/tmp/<stamp> [--upstream echo] [--floors] [NAME=MODULE.wasm ...]
+    python3 bench/callgrind-envoy.py bench/tmp/<stamp> --algorithms all|rs256,es384,... [--requests 100]
+
+With `--algorithms`, it prices one signature verification per algorithm instead: listeners no auth,
+Envoy's native jwt_authn (the run's key set as `local_jwks`, no JWT cache) and this filter with
+its verified-token cache off (`jwt_cache_size: 0`) under `crypto: auto`, and under the other
+`crypto` where it picks another backend (`wasm` where auto calls Envoy's BoringSSL; `host` where
+auto stays in the sandbox but BoringSSL can verify, i.e. ES384), each VM's choice read from its
+`signature backends` log line. Every request carries a token not sent to that listener before
+(from `<alg>-pool.txt`), so nothing is a cache hit anywhere; per algorithm and listener it counts
+`--requests` requests (default 100 in this mode) after `--warmup` (default 10), twice.
 
 `<stamp>` is a `make bench` run's token directory (its jwks.json and rs256-repeated.txt, or
 `--token es384`). Modules default to `filter=target/bench/jwt_authn_wasm.wasm` (none with
@@ -104,6 +114,19 @@ def load(port, token, n):
     return bad
 
 
+def load_tokens(port, tokens):
+    """One keep-alive GET per token; the count of answers other than 200."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    bad = 0
+    for token in tokens:
+        connection.request("GET", "/", headers={"authorization": "Bearer " + token})
+        response = connection.getresponse()
+        response.read()
+        bad += response.status != 200
+    connection.close()
+    return bad
+
+
 def control(pid, *args):
     subprocess.run(["callgrind_control", *args, str(pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -120,14 +143,71 @@ def totals(path):
     return dict(zip(events or [], values or []))
 
 
+def start_envoy(o, listeners):
+    """Envoy under callgrind (instrumentation off until asked) with `listeners`, and with
+    `--upstream echo` the echo upstream; returns once Envoy is ready."""
+    admin = free_port()
+    work = tempfile.mkdtemp(prefix="callgrind-envoy-")
+    config = os.path.join(work, "envoy.json")
+    static = {"listeners": listeners}
+    echo = None
+    if o.upstream == "echo":
+        echo_port = free_port()
+        echo = subprocess.Popen([os.path.join(ROOT, "target/release/echo-upstream"), "--port", str(echo_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL))
+        static["clusters"] = [{"name": "echo", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
+            "cluster_name": "echo", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                "address": "127.0.0.1", "port_value": echo_port}}}}]}]}}]
+    with open(config, "w") as f:
+        json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+                   "static_resources": static}, f)
+    out = os.path.join(work, "callgrind.out")
+    envoy = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--instr-atstart=no", "--cache-sim=yes",
+         f"--LL={o.LL}", f"--callgrind-out-file={out}", envoy_binary(), "-c", config,
+         # The filter's start-up lines (its signature backends) are info.
+         "--concurrency", "1", "--disable-hot-restart", "-l", "warn", "--component-log-level", "wasm:info"],
+        stdout=open(os.path.join(work, "envoy.log"), "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        # PR_SET_PDEATHSIG (1): Envoy is killed with this script, however the script ends.
+        preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL))
+    deadline = time.time() + 300
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", admin, timeout=5)
+            c.request("GET", "/ready")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+        if time.time() > deadline or envoy.poll() is not None:
+            stop_envoy(envoy, echo)
+            sys.exit(f"Envoy under valgrind did not become ready; see {work}/envoy.log")
+        time.sleep(1)
+    return envoy, work, out, echo
+
+
+def stop_envoy(envoy, echo):
+    try:
+        os.killpg(envoy.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    envoy.wait(timeout=60)
+    if echo:
+        echo.kill()
+        echo.wait()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stamp", help="a make bench run's bench/tmp/<stamp> directory")
     parser.add_argument("modules", nargs="*", help="NAME=MODULE.wasm (default: filter=target/bench/jwt_authn_wasm.wasm, "
                         "none with --floors); at most three")
     parser.add_argument("--token", default="rs256", choices=["rs256", "es384"])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=None, help="per listener and repeat (default 1000; 100 with --algorithms)")
+    parser.add_argument("--warmup", type=int, default=None, help="requests before each count (default 300; 10 with --algorithms)")
+    parser.add_argument("--algorithms", default=None,
+                        help="all, or a comma-separated list (rs256,ps256,es512,eddsa,...): price a verification per algorithm")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--upstream", default="direct", choices=["direct", "echo"],
                         help="direct_response routes, or proxy to testbed's echo-upstream as make bench does "
@@ -141,6 +221,12 @@ def main():
     o = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind not found: apt-get install -y valgrind")
+    if o.algorithms:
+        o.requests = o.requests or 100
+        o.warmup = 10 if o.warmup is None else o.warmup
+        return algorithms(o)
+    o.requests = o.requests or 1000
+    o.warmup = 300 if o.warmup is None else o.warmup
     token = open(os.path.join(o.stamp, f"{o.token}-repeated.txt")).read().strip()
     jwks = open(os.path.join(o.stamp, "jwks.json")).read()
     modules = [m.split("=", 1) for m in o.modules]
@@ -162,44 +248,9 @@ def main():
         ports[name] = free_port()
         listeners.append(listener(name, ports[name], [wasm_filter("vm_" + name, os.path.abspath(path), configuration)],
                                   o.upstream))
-    admin = free_port()
-    work = tempfile.mkdtemp(prefix="callgrind-envoy-")
-    config = os.path.join(work, "envoy.json")
-    static = {"listeners": listeners}
-    echo = None
-    if o.upstream == "echo":
-        echo_port = free_port()
-        echo = subprocess.Popen([os.path.join(ROOT, "target/release/echo-upstream"), "--port", str(echo_port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL))
-        static["clusters"] = [{"name": "echo", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
-            "cluster_name": "echo", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-                "address": "127.0.0.1", "port_value": echo_port}}}}]}]}}]
-    with open(config, "w") as f:
-        json.dump({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-                   "static_resources": static}, f)
-    out = os.path.join(work, "callgrind.out")
-    envoy = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--instr-atstart=no", "--cache-sim=yes",
-         f"--LL={o.LL}", f"--callgrind-out-file={out}", envoy_binary(), "-c", config,
-         "--concurrency", "1", "--disable-hot-restart", "-l", "warn"],
-        stdout=open(os.path.join(work, "envoy.log"), "w"), stderr=subprocess.STDOUT, start_new_session=True,
-        # PR_SET_PDEATHSIG (1): Envoy is killed with this script, however the script ends.
-        preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL))
+    envoy, work, out, echo = start_envoy(o, listeners)
     results = {}
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", admin, timeout=5)
-                c.request("GET", "/ready")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or envoy.poll() is not None:
-                sys.exit(f"Envoy under valgrind did not become ready; see {work}/envoy.log")
-            time.sleep(1)
         # A module whose VM failed to start is skipped by Envoy (every request then passes): each
         # must refuse a request without a token. Under valgrind, V8's address-space reservations
         # for each Wasm memory seem to let only about three modules start in one Envoy.
@@ -233,11 +284,7 @@ def main():
                     sys.exit(f"listener {name}: {bad} answers other than 200, or no counts in {path}")
                 results.setdefault(name, []).append({k: v / o.requests for k, v in t.items()})
     finally:
-        os.killpg(envoy.pid, signal.SIGTERM)
-        envoy.wait(timeout=60)
-        if echo:
-            echo.kill()
-            echo.wait()
+        stop_envoy(envoy, echo)
     columns = [("Ir", ["Ir"]), ("I1mr", ["I1mr"]), ("D1mr", ["D1mr"]), ("LLmr", ["ILmr", "DLmr"])]
 
     def value(sample, keys):
@@ -260,6 +307,144 @@ def main():
             diffs.append(f"{sum(d) / len(d):+,.0f}")
         ir = sum(value(s, ["Ir"]) for s in samples) / len(samples)
         print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(diffs) + f" | {noauth_ir / ir:.3f} |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+# Every asymmetric algorithm, in RFC 7518's order; `crypto: host` can verify the RS* and ES* ones.
+ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+HOST_CAN = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
+
+
+def native_filter(claims, jwks):
+    audience = claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0]
+    return {"name": "envoy.filters.http.jwt_authn", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        "providers": {"mock": {"issuer": claims["iss"], "audiences": [audience],
+                               "local_jwks": {"inline_string": jwks}, "clock_skew_seconds": 60}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "mock"}}]}}
+
+
+def claims_of(token):
+    import base64
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def uncached_configuration(claims, jwks, crypto, algorithms):
+    audience = claims["aud"] if isinstance(claims["aud"], str) else claims["aud"][0]
+    return json.dumps({"realm": "bench", "crypto": crypto, "jwt_cache_config": {"jwt_cache_size": 0},
+                       "providers": [{"name": "mock", "issuer": claims["iss"], "audiences": [audience],
+                                      "local_jwks": {"inline_string": jwks}, "algorithms": algorithms,
+                                      "clock_skew_seconds": 60}]})
+
+
+def algorithms(o):
+    """Instructions per request with a verification of each algorithm: no auth, native
+    jwt_authn, this filter uncached under crypto auto and under the other backend."""
+    names = ALGORITHMS if o.algorithms == "all" else [
+        next((a for a in ALGORITHMS if a.lower() == n.strip().lower()), None) for n in o.algorithms.split(",")]
+    if None in names:
+        sys.exit(f"--algorithms: all, or some of {','.join(a.lower() for a in ALGORITHMS)}")
+    jwks = open(os.path.join(o.stamp, "jwks.json")).read()
+    pools = {}
+    need = o.repeats * (o.warmup + o.requests)
+    for alg in names:
+        path = os.path.join(o.stamp, f"{alg.lower()}-pool.txt")
+        pools[alg] = [t for t in open(path).read().split("\n") if t]
+        if len(pools[alg]) < need:
+            sys.exit(f"{path}: {len(pools[alg])} tokens, {need} needed (--repeats x (--warmup + --requests))")
+    claims = claims_of(pools[names[0]][0])
+    module = os.path.join(ROOT, "target/bench/jwt_authn_wasm.wasm")
+    filters = {
+        "auto": uncached_configuration(claims, jwks, "auto", ALGORITHMS),
+        "wasm": uncached_configuration(claims, jwks, "wasm", ALGORITHMS),
+        "host": uncached_configuration(claims, jwks, "host", [a for a in ALGORITHMS if a in HOST_CAN]),
+    }
+    ports = {"noauth": free_port(), "native": free_port()}
+    listeners = [listener("noauth", ports["noauth"], [], o.upstream),
+                 listener("native", ports["native"], [native_filter(claims, jwks)], o.upstream)]
+    for name, configuration in filters.items():
+        ports[name] = free_port()
+        listeners.append(listener(name, ports[name], [wasm_filter("vm_" + name, module, configuration)], o.upstream))
+    envoy, work, out, echo = start_envoy(o, listeners)
+    results = {}
+    plans = {}
+    try:
+        for name in filters:
+            c = http.client.HTTPConnection("127.0.0.1", ports[name], timeout=60)
+            c.request("GET", "/")
+            status = c.getresponse().status
+            if status != 401:
+                sys.exit(f"listener {name}: a request without a token got {status}: its module did not start (see {work}/envoy.log)")
+        # Each VM's plan, as it logged it: `wasm log jwt_authn vm_auto: signature backends: RS256=host ...`.
+        for line in open(os.path.join(work, "envoy.log")):
+            if "signature backends: " in line and " vm_" in line:
+                vm = line.split(" vm_", 1)[1].split(":", 1)[0]
+                plans[vm] = dict(item.split("=") for item in line.split("signature backends: ", 1)[1].split())
+        if set(plans) != set(filters):
+            sys.exit(f"signature backends logged for {sorted(plans)}, expected {sorted(filters)}; see {work}/envoy.log")
+        print("signature backends: " + "; ".join(f"{vm}: {' '.join(f'{a}={plans[vm][a]}' for a in ALGORITHMS)}"
+                                                 for vm in filters), file=sys.stderr)
+        dump = 0
+        for alg in names:
+            # auto always; wasm and host only where they verify on another backend than auto.
+            run = ["noauth", "native", "auto"] + [f for f in ("wasm", "host")
+                                                 if plans[f].get(alg, "refused") not in ("refused", plans["auto"][alg])]
+            for repeat in range(o.repeats):
+                for name in run:
+                    base = repeat * (o.warmup + o.requests)
+                    tokens = pools[alg][base:base + o.warmup + o.requests]
+                    if load_tokens(ports[name], tokens[:o.warmup]):
+                        sys.exit(f"{alg} {name}: a warm-up request was not answered 200")
+                    control(envoy.pid, "-z")
+                    control(envoy.pid, "-i", "on")
+                    bad = load_tokens(ports[name], tokens[o.warmup:])
+                    control(envoy.pid, "-i", "off")
+                    control(envoy.pid, "-d", f"{alg}-{name}-{repeat}")
+                    dump += 1
+                    load(ports["noauth"], tokens[0], 1)
+                    path = f"{out}.{dump}"
+                    for _ in range(600):
+                        if os.path.exists(path) and totals(path):
+                            break
+                        time.sleep(0.1)
+                    t = totals(path)
+                    if bad or not t:
+                        sys.exit(f"{alg} {name}: {bad} answers other than 200, or no counts in {path}")
+                    results.setdefault((alg, name), []).append({k: v / o.requests for k, v in t.items()})
+                    print(f"{alg} {name} repeat {repeat}: {t.get('Ir', 0) / o.requests:,.0f} Ir per request", file=sys.stderr)
+    finally:
+        stop_envoy(envoy, echo)
+
+    def mean(alg, name, key="Ir"):
+        v = [s.get(key, 0) for s in results[(alg, name)]]
+        return sum(v) / len(v)
+
+    def cell(alg, name):
+        v = [s.get("Ir", 0) for s in results[(alg, name)]]
+        spread = max(v) / min(v) - 1 if min(v) else 0
+        return f"{sum(v) / len(v):,.0f} (±{spread * 50:.1f} %)"
+
+    print(f"Envoy under callgrind, instructions (Ir) per request with distinct tokens ({o.requests} requests after "
+          f"{o.warmup} warm-up, x {o.repeats}, upstream {o.upstream}); this filter with its verified-token cache off. "
+          "Each Ir cell: the mean (± half the spread of the repeats); 'above no auth': minus no auth's Ir in the same "
+          "Envoy; 'native ÷ this': native jwt_authn's Ir ÷ this listener's (above 1: fewer instructions than native)\n")
+    print("| algorithm | no auth | native jwt_authn | above no auth | auto: backend | auto | above no auth | native ÷ auto "
+          "| other: backend | other | above no auth | native ÷ other | auto ÷ other (other's Ir ÷ auto's) |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    for alg in names:
+        noauth, native, auto = mean(alg, "noauth"), mean(alg, "native"), mean(alg, "auto")
+        others = [f for f in ("wasm", "host") if (alg, f) in results]
+        row = [alg, cell(alg, "noauth"), cell(alg, "native"), f"{native - noauth:+,.0f}", plans["auto"][alg],
+               cell(alg, "auto"), f"{auto - noauth:+,.0f}", f"{native / auto:.3f}"]
+        if others:
+            f = others[0]
+            other = mean(alg, f)
+            row += [f"{plans[f][alg]} (`crypto: {f}`)", cell(alg, f), f"{other - noauth:+,.0f}", f"{native / other:.3f}",
+                    f"{other / auto:.3f}"]
+        else:
+            row += ["- (the only backend)", "-", "-", "-", "-"]
+        print("| " + " | ".join(row) + " |")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,7 +1,10 @@
 """Plots one bench-driver result (JSON) as throughput ratios to Envoy without auth.
 
 usage: python plot.py [RESULT.json]   (default: the newest bench/results/*.json)
-Writes RESULT.png beside the JSON.
+Writes RESULT.png beside the JSON (the four scenarios every run has), and RESULT-algorithms.png
+when the run has per-algorithm distinct-token scenarios: each algorithm's throughput ÷ native
+jwt_authn with `crypto: auto` and with the other backend, the filter's cache off (`wasm_uncached`,
+`wasm_crypto_*`).
 """
 import glob
 import json
@@ -19,7 +22,7 @@ data = json.load(open(path))
 scenarios = [s for s in ["rs256-repeated", "rs256-distinct", "es384-repeated", "es384-distinct"]
              if any(x["scenario"] == s for x in data["samples"])]
 listeners = [l for l in ["wasm_empty", "wasm_floor", "native", "native_cache", "wasm_public", "wasm"]
-             if any(s["listener"] == l for s in data["samples"])]
+             if any(s["listener"] == l and s["scenario"] in scenarios for s in data["samples"])]
 labels = {"wasm_empty": "empty Wasm filter (floor)",
           "wasm_floor": "Wasm filter making only a bearer filter's host calls (floor of any JWT filter)", "native": "native jwt_authn",
           "native_cache": "native jwt_authn + jwt_cache_config",
@@ -27,24 +30,38 @@ labels = {"wasm_empty": "empty Wasm filter (floor)",
 rps = {(s["round"], s["scenario"], s["listener"]): s["rps"] for s in data["samples"]}
 
 
-def ratio(scenario, listener):
-    values = [rps[(r, scenario, listener)] / rps[(r, scenario, "noauth")]
+def ratio(scenario, listener, base="noauth"):
+    values = [rps[(r, scenario, listener)] / rps[(r, scenario, base)]
               for r in range(1, data["rounds"] + 1)
-              if (r, scenario, listener) in rps and (r, scenario, "noauth") in rps]
+              if (r, scenario, listener) in rps and (r, scenario, base) in rps]
     return (statistics.median(values), min(values), max(values)) if values else (0, 0, 0)
 
 
+def bars(ax, groups, series, base):
+    """Grouped bars of each series' ratio to `base` per group, with the rounds' spread; a
+    series absent from a group leaves a gap."""
+    width = 0.8 / len(series)
+    top = 1.15
+    for i, (listener, label) in enumerate(series):
+        xs, meds, lows, highs = [], [], [], []
+        for j, group in enumerate(groups):
+            if not any(s["scenario"] == group and s["listener"] == listener for s in data["samples"]):
+                continue
+            m, lo, hi = ratio(group, listener, base)
+            xs.append(j + (i - (len(series) - 1) / 2) * width)
+            meds.append(m)
+            lows.append(m - lo)
+            highs.append(hi - m)
+            top = max(top, hi + 0.08)
+        if xs:
+            ax.bar(xs, meds, width, label=label, yerr=[lows, highs], capsize=3)
+            for x, m in zip(xs, meds):
+                ax.text(x, m + 0.02, f"{m:.2f}", ha="center", fontsize=7)
+    return top
+
+
 fig, ax = plt.subplots(figsize=(11, 5.8))
-width = 0.8 / len(listeners)
-top = 1.15
-for i, listener in enumerate(listeners):
-    meds, lows, highs = zip(*(ratio(s, listener) for s in scenarios))
-    top = max(top, max(highs) + 0.08)
-    xs = [j + (i - (len(listeners) - 1) / 2) * width for j in range(len(scenarios))]
-    ax.bar(xs, meds, width, label=labels[listener],
-           yerr=[[m - lo for m, lo in zip(meds, lows)], [hi - m for m, hi in zip(meds, highs)]], capsize=3)
-    for x, m in zip(xs, meds):
-        ax.text(x, m + 0.02, f"{m:.2f}", ha="center", fontsize=7)
+top = bars(ax, scenarios, [(l, labels[l]) for l in listeners], "noauth")
 ax.axhline(1.0, color="grey", lw=0.8, ls="--")
 ax.axhline(0.87, color="green", lw=0.8, ls=":", label="goal for a repeated token (0.87)")
 ax.set_xticks(range(len(scenarios)))
@@ -57,3 +74,26 @@ fig.tight_layout()
 out = os.path.splitext(path)[0] + ".png"
 fig.savefig(out, dpi=110)
 print(f"plot: {out}")
+
+historic = {"rs256-repeated", "rs256-distinct", "es384-repeated", "es384-distinct"}
+order = []
+for s in data["samples"]:
+    if s["scenario"].endswith("-distinct") and s["scenario"] not in order:
+        order.append(s["scenario"])
+if any(sc not in historic for sc in order):
+    fig, ax = plt.subplots(figsize=(12, 5.4))
+    series = [("wasm_uncached", "jwt-authn-wasm, crypto: auto (cache off, as native without its cache)"),
+              ("wasm_crypto_wasm", "crypto: wasm (where auto calls the host)"),
+              ("wasm_crypto_host", "crypto: host (where auto stays in the sandbox)")]
+    top = bars(ax, order, series, "native")
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="native jwt_authn")
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([sc.split("-")[0].upper().replace("EDDSA", "EdDSA") for sc in order])
+    ax.set_ylabel("throughput ÷ native jwt_authn (same round)")
+    ax.set_ylim(0, top)
+    ax.set_title(f"Distinct tokens per algorithm, {data['rounds']} rounds ({data['stamp']})")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    out = os.path.splitext(path)[0] + "-algorithms.png"
+    fig.savefig(out, dpi=110)
+    print(f"plot: {out}")

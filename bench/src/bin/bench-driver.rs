@@ -3,16 +3,21 @@
 //! loaded with wrk in interleaved rounds; plus the verify microbenchmarks natively and in V8.
 //!
 //! ```text
-//! bench-driver [--rounds 4] [--duration 3] [--pool 10000] [--upstream direct|echo] [--out bench/results]
-//!              [--scenarios rs256-repeated,...] [--listeners noauth,wasm,...] [--no-micro]
+//! bench-driver [--rounds 4] [--duration 3] [--alg-duration 2] [--pool 10000] [--alg-pool 1000]
+//!              [--upstream direct|echo]
+//!              [--out bench/results] [--scenarios rs256-repeated,...|historic|algorithms]
+//!              [--algorithms rs384,eddsa,...] [--listeners noauth,wasm,...] [--no-micro]
 //!              [--wasm-alt other.wasm]
 //! ```
 //!
-//! `--scenarios`, `--listeners` and `--no-micro` narrow a run while working on one number;
-//! `--wasm-alt` adds a listener `wasm_alt` running a second build of the filter with the same
-//! configuration, for an A/B comparison inside one run; `--listeners ...,wasm_floor_no_clock`
-//! adds the host-calls floor without its clock call. `make bench` runs every listener but those
-//! two.
+//! `--scenarios`, `--algorithms`, `--listeners` and `--no-micro` narrow a run while working on
+//! one number (`--scenarios historic`: the four scenarios of every run before the per-algorithm
+//! ones; `--scenarios algorithms`: the distinct-token scenario of every asymmetric algorithm;
+//! `--algorithms`: the distinct-token scenarios of these algorithms only); `--wasm-alt` adds a
+//! listener `wasm_alt` running a second build of the filter with the same configuration, for an
+//! A/B comparison inside one run; `--listeners ...,wasm_floor_no_clock` adds the host-calls floor
+//! without its clock call. `make bench` runs every listener but those two, each in the scenarios
+//! where it measures something (see `runs_in`).
 //!
 //! Everything listens on 127.0.0.1 only; Envoy is our child (killed with us); every wrk run is
 //! bounded by `--duration`, so the whole run ends by itself.
@@ -27,6 +32,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use jwt_authn_wasm::verify::{Algorithm, Backend, CryptoMode, Plan};
 use serde_json::{json, Value};
 use testbed::{client, Alg, EchoServer, IdpOptions, IdpServer, MintRequest, Minter};
 
@@ -35,7 +41,13 @@ type Res<T> = Result<T, String>;
 struct Opts {
     rounds: usize,
     duration: u64,
+    /// Seconds per wrk run in the distinct-token scenarios added with the per-algorithm study
+    /// (every one but `rs256-distinct` and `es384-distinct`, which keep `duration`).
+    alg_duration: u64,
     pool: usize,
+    /// Tokens per algorithm in those scenarios: their filter listeners have the cache off, so
+    /// the pool only has to vary the inputs (minting RSA tokens is the slow part).
+    alg_pool: usize,
     upstream: String,
     out: PathBuf,
     envoy: PathBuf,
@@ -47,6 +59,9 @@ struct Opts {
     wasm_alt: Option<PathBuf>,
     scenarios: Vec<String>,
     listeners: Vec<String>,
+    /// Whether `--listeners` was given: then every listener named runs in every scenario it can
+    /// (see `runs_in`).
+    listeners_explicit: bool,
     micro: bool,
     /// Pin Envoy to one CPU and the load (wrk, the echo upstream, the mock IdP) to the others.
     pin: bool,
@@ -56,7 +71,9 @@ fn opts() -> Res<Opts> {
     let mut o = Opts {
         rounds: 4,
         duration: 3,
+        alg_duration: 2,
         pool: 10_000,
+        alg_pool: 1_000,
         upstream: "echo".into(),
         out: "bench/results".into(),
         envoy: ".venv/bin/envoy".into(),
@@ -72,6 +89,7 @@ fn opts() -> Res<Opts> {
             .filter(|l| !ON_REQUEST.contains(l))
             .map(|s| s.to_string())
             .collect(),
+        listeners_explicit: false,
         micro: true,
         pin: false,
     };
@@ -83,7 +101,9 @@ fn opts() -> Res<Opts> {
         match flag.as_str() {
             "--rounds" => o.rounds = num(val()?)? as usize,
             "--duration" => o.duration = num(val()?)?,
+            "--alg-duration" => o.alg_duration = num(val()?)?,
             "--pool" => o.pool = num(val()?)? as usize,
+            "--alg-pool" => o.alg_pool = num(val()?)? as usize,
             "--upstream" => o.upstream = val()?,
             "--out" => o.out = val()?.into(),
             "--envoy" => o.envoy = val()?.into(),
@@ -93,8 +113,28 @@ fn opts() -> Res<Opts> {
             "--wasm-micro" => o.wasm_micro = Some(val()?.into()),
             "--native-micro" => o.native_micro = Some(val()?.into()),
             "--wasm-alt" => o.wasm_alt = Some(val()?.into()),
-            "--scenarios" => o.scenarios = list(&val()?, &SCENARIOS, flag)?,
-            "--listeners" => o.listeners = list(&val()?, &LISTENERS, flag)?,
+            "--scenarios" => {
+                o.scenarios = match val()?.as_str() {
+                    "historic" => SCENARIOS[..4].iter().map(|s| s.to_string()).collect(),
+                    "algorithms" => ALGORITHMS
+                        .iter()
+                        .map(|a| format!("{}-distinct", alg_slug(*a)))
+                        .collect(),
+                    other => list(other, &SCENARIOS, flag)?,
+                }
+            }
+            "--algorithms" => {
+                let slugs: Vec<String> = ALGORITHMS.iter().map(|a| alg_slug(*a)).collect();
+                let known: Vec<&str> = slugs.iter().map(String::as_str).collect();
+                o.scenarios = list(&val()?, &known, flag)?
+                    .iter()
+                    .map(|a| format!("{a}-distinct"))
+                    .collect();
+            }
+            "--listeners" => {
+                o.listeners = list(&val()?, &LISTENERS, flag)?;
+                o.listeners_explicit = true;
+            }
             "--no-micro" => o.micro = false,
             "--pin" => o.pin = true,
             other => return Err(format!("unknown argument {other}")),
@@ -140,7 +180,12 @@ fn free_port() -> Res<u16> {
 /// filter in Wasm; `wasm_public`: this filter with a route that requires no token (its fixed
 /// cost); `wasm_floor_no_clock`: `wasm_floor` without reading the clock (what the clock call
 /// costs).
-const LISTENERS: [&str; 9] = [
+/// The per-algorithm study's listeners, all three with the verified-token cache off
+/// (`jwt_cache_size: 0`, so every request verifies, as native jwt_authn without its cache does):
+/// `wasm_uncached`, this filter's `crypto: auto`; `wasm_crypto_wasm`, `crypto: wasm` (every
+/// algorithm inside the sandbox); `wasm_crypto_host`, `crypto: host` (Envoy's BoringSSL for RS*,
+/// ES256, ES384, ES512): the backend `crypto: auto` did not choose, where there is one.
+const LISTENERS: [&str; 12] = [
     "noauth",
     "wasm_empty",
     "wasm_floor",
@@ -148,6 +193,9 @@ const LISTENERS: [&str; 9] = [
     "native_cache",
     "wasm_public",
     "wasm",
+    "wasm_uncached",
+    "wasm_crypto_wasm",
+    "wasm_crypto_host",
     "wasm_alt",
     "wasm_floor_no_clock",
 ];
@@ -155,12 +203,117 @@ const LISTENERS: [&str; 9] = [
 /// Listeners run only when `--listeners` names them (`wasm_alt` also needs `--wasm-alt`).
 const ON_REQUEST: [&str; 2] = ["wasm_alt", "wasm_floor_no_clock"];
 
-const SCENARIOS: [&str; 4] = [
+/// The four scenarios of every run before the per-algorithm study (same names, same order,
+/// same duration), then a distinct-token scenario per asymmetric algorithm.
+const SCENARIOS: [&str; 12] = [
     "rs256-repeated",
     "rs256-distinct",
     "es384-repeated",
     "es384-distinct",
+    "rs384-distinct",
+    "rs512-distinct",
+    "ps256-distinct",
+    "ps384-distinct",
+    "ps512-distinct",
+    "es256-distinct",
+    "es512-distinct",
+    "eddsa-distinct",
 ];
+
+/// Every asymmetric JOSE algorithm, in RFC 7518's order: the mock IdP publishes a key for each.
+const ALGORITHMS: [Alg; 10] = Alg::ASYMMETRIC;
+
+/// `rs256`, `eddsa`: the algorithm's name in scenario and file names.
+fn alg_slug(alg: Alg) -> String {
+    alg.name().to_ascii_lowercase()
+}
+
+/// The algorithm whose tokens `scenario` sends.
+fn scenario_alg(scenario: &str) -> Alg {
+    ALGORITHMS
+        .into_iter()
+        .find(|a| scenario.starts_with(&format!("{}-", alg_slug(*a))))
+        .unwrap_or(Alg::Rs256)
+}
+
+/// The filter's name for a testbed algorithm.
+fn filter_alg(alg: Alg) -> Algorithm {
+    Algorithm::from_name(alg.name()).unwrap_or(Algorithm::Rs256)
+}
+
+/// The backend `crypto: auto` uses for `alg` on a host whose `verify_signature` works (Envoy
+/// 1.40's; the report's log lines show what each VM chose).
+fn auto_backend(alg: Alg) -> Option<Backend> {
+    Plan::new(CryptoMode::Auto, true).backend(filter_alg(alg))
+}
+
+/// Whether Envoy's BoringSSL can verify `alg` (`crypto: host` allows it).
+fn host_can(alg: Alg) -> bool {
+    CryptoMode::Host.supports(filter_alg(alg))
+}
+
+/// The listener measuring the backend `crypto: auto` did not choose for `alg`, when there is
+/// one: `wasm_crypto_wasm` where auto calls the host, `wasm_crypto_host` where auto stays in
+/// the sandbox but BoringSSL could verify (ES384).
+fn other_backend_listener(alg: Alg) -> Option<&'static str> {
+    if auto_backend(alg) == Some(Backend::Host) {
+        Some("wasm_crypto_wasm")
+    } else if host_can(alg) {
+        Some("wasm_crypto_host")
+    } else {
+        None
+    }
+}
+
+/// The scenarios that keep `--duration` (every run before the per-algorithm study had them).
+fn historic(scenario: &str) -> bool {
+    SCENARIOS[..4].contains(&scenario)
+}
+
+/// Seconds per wrk run in `scenario`.
+fn duration_of(o: &Opts, scenario: &str) -> u64 {
+    if historic(scenario) {
+        o.duration
+    } else {
+        o.alg_duration
+    }
+}
+
+/// Whether listener `l` (one of `o.listeners`) runs in `scenario`. `wasm_crypto_host` refuses
+/// PS*, EdDSA (its provider cannot list them), so never runs there. Otherwise, with
+/// `--listeners` given, every listener named runs everywhere. By default:
+/// - a repeated token runs the listeners of every earlier run (not the per-algorithm study's:
+///   with the cache off they would verify the same token over and over);
+/// - every distinct-token scenario runs no auth, native jwt_authn, `wasm_uncached` and the
+///   backend `crypto: auto` did not choose; `rs256-distinct` and `es384-distinct` also run
+///   `wasm` (and `wasm_alt`), the listener of their history. The floors, the public route and
+///   native's cache (0 % hits with distinct tokens) verify nothing there, and `wasm` would hit
+///   its cache in the other scenarios' small pools.
+fn runs_in(o: &Opts, scenario: &str, l: &str) -> bool {
+    let alg = scenario_alg(scenario);
+    if l == "wasm_crypto_host" && !host_can(alg) {
+        return false;
+    }
+    if o.listeners_explicit {
+        return true;
+    }
+    if scenario.ends_with("-repeated") {
+        !matches!(l, "wasm_uncached" | "wasm_crypto_wasm" | "wasm_crypto_host")
+    } else {
+        matches!(l, "noauth" | "native" | "wasm_uncached")
+            || other_backend_listener(alg) == Some(l)
+            || (historic(scenario) && matches!(l, "wasm" | "wasm_alt"))
+    }
+}
+
+/// The listeners of `scenario`, in `o.listeners`'s order.
+fn scenario_listeners<'a>(o: &'a Opts, scenario: &str) -> Vec<&'a str> {
+    o.listeners
+        .iter()
+        .map(String::as_str)
+        .filter(|l| runs_in(o, scenario, l))
+        .collect()
+}
 
 fn hcm(name: &str, filters: Vec<Value>, upstream: &str) -> Value {
     let action = if upstream == "direct" {
@@ -231,6 +384,8 @@ fn envoy_config(
             }
         })
     };
+    // Every asymmetric algorithm (the IdP publishes a key for each); `crypto` left at auto.
+    let all_algs: Vec<&str> = ALGORITHMS.iter().map(|a| a.name()).collect();
     let filter_config = json!({
         "realm": "bench",
         "providers": [{
@@ -238,10 +393,23 @@ fn envoy_config(
             "issuer": idp.issuer(),
             "audiences": [idp.audience()],
             "remote_jwks": {"http_uri": {"uri": idp.jwks_uri(), "cluster": "idp", "timeout": "5s"}, "cache_duration": "600s"},
-            "algorithms": ["RS256", "ES384"],
+            "algorithms": all_algs,
             "clock_skew_seconds": 60
         }]
     });
+    // The same with every algorithm in the sandbox, and with BoringSSL only (which verifies
+    // neither PSS nor Ed25519, so `crypto: host` allows only the six it can).
+    let mut uncached_config = filter_config.clone();
+    uncached_config["jwt_cache_config"] = json!({"jwt_cache_size": 0});
+    let mut crypto_wasm_config = uncached_config.clone();
+    crypto_wasm_config["crypto"] = json!("wasm");
+    let mut crypto_host_config = uncached_config.clone();
+    crypto_host_config["crypto"] = json!("host");
+    crypto_host_config["providers"][0]["algorithms"] = json!(ALGORITHMS
+        .iter()
+        .filter(|a| host_can(**a))
+        .map(|a| a.name())
+        .collect::<Vec<_>>());
     // The same plugin configuration, except that every path is public.
     let mut public_config = filter_config.clone();
     public_config["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"public": {}}}]);
@@ -295,6 +463,26 @@ fn envoy_config(
             vec![wasm_filter("jwt_authn_public", wasm, &public_config)],
         ),
         listener("wasm", vec![wasm_filter("jwt_authn", wasm, &filter_config)]),
+        listener(
+            "wasm_uncached",
+            vec![wasm_filter("jwt_authn_uncached", wasm, &uncached_config)],
+        ),
+        listener(
+            "wasm_crypto_wasm",
+            vec![wasm_filter(
+                "jwt_authn_crypto_wasm",
+                wasm,
+                &crypto_wasm_config,
+            )],
+        ),
+        listener(
+            "wasm_crypto_host",
+            vec![wasm_filter(
+                "jwt_authn_crypto_host",
+                wasm,
+                &crypto_host_config,
+            )],
+        ),
         listener(
             "wasm_floor_no_clock",
             vec![wasm_filter(
@@ -510,7 +698,9 @@ fn cache_delta(
 ) -> (Option<u64>, Option<u64>) {
     let names: (String, String) = match listener {
         // The filter's custom metrics (Envoy prefixes them with `wasmcustom.`).
-        "wasm" | "wasm_alt" => ("token_cache.hits".into(), "token_cache.misses".into()),
+        "wasm" | "wasm_alt" | "wasm_uncached" | "wasm_crypto_wasm" | "wasm_crypto_host" => {
+            ("token_cache.hits".into(), "token_cache.misses".into())
+        }
         "native" | "native_cache" => (
             format!("http.{listener}.jwt_authn.jwt_cache_hit"),
             format!("http.{listener}.jwt_authn.jwt_cache_miss"),
@@ -704,15 +894,48 @@ fn run() -> Res<()> {
     } else if o.pin {
         eprintln!("--pin: fewer than two CPUs allowed; not pinning");
     }
-    let idp = IdpServer::start(IdpOptions::default()).map_err(|e| e.to_string())?;
+    // A key per asymmetric algorithm (RS256's and ES384's keep their ids `rsa-1` and `ec-1`).
+    let idp = IdpServer::start(IdpOptions {
+        algorithms: Some(ALGORITHMS.to_vec()),
+        ..IdpOptions::default()
+    })
+    .map_err(|e| e.to_string())?;
     let echo = EchoServer::start(0).map_err(|e| e.to_string())?;
     let minter = idp.minter();
 
-    eprintln!("minting {} RS256 and {} ES384 tokens ...", o.pool, o.pool);
+    // `--pool` tokens for RS256 and ES384 when their scenarios run, `--alg-pool` for each other
+    // algorithm with a scenario in this run; else 64 (the microbenchmark's fixture, and one
+    // token of RS256 and ES384 for the readiness checks).
+    let pool_size = |alg: Alg| {
+        let slug = alg_slug(alg);
+        if !o
+            .scenarios
+            .iter()
+            .any(|sc| sc.starts_with(&format!("{slug}-")))
+        {
+            if o.micro || matches!(alg, Alg::Rs256 | Alg::Es384) {
+                64
+            } else {
+                0
+            }
+        } else if matches!(alg, Alg::Rs256 | Alg::Es384) {
+            o.pool
+        } else {
+            o.alg_pool
+        }
+    };
+    eprintln!("minting tokens ...");
     let t = Instant::now();
     let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for (alg, name) in [(Alg::Rs256, "rs256"), (Alg::Es384, "es384")] {
-        let pool = mint_pool(&minter, alg, o.pool)?;
+    for alg in ALGORITHMS {
+        let n = pool_size(alg);
+        if n == 0 {
+            continue;
+        }
+        let name = alg_slug(alg);
+        let started = Instant::now();
+        let pool = mint_pool(&minter, alg, n)?;
+        eprintln!("  {n} {alg} in {:.1} s", started.elapsed().as_secs_f64());
         let repeated = pool.first().cloned().ok_or("empty pool")?;
         let p = tmp.join(format!("{name}-pool.txt"));
         fs::write(&p, pool.join("\n")).map_err(|e| e.to_string())?;
@@ -756,6 +979,9 @@ fn run() -> Res<()> {
             "1",
             "--log-level",
             "warn",
+            // The filter's start-up lines ("signature backends: ...") are info.
+            "--component-log-level",
+            "wasm:info",
             "--disable-hot-restart",
         ])
         .stdin(Stdio::null())
@@ -788,28 +1014,27 @@ fn run() -> Res<()> {
         }
     }
     eprintln!("Envoy ready (pid {pid}); warming up");
-    let listeners: Vec<&str> = o.listeners.iter().map(String::as_str).collect();
     for sc in o.scenarios.iter().map(String::as_str) {
-        for &l in &listeners {
+        for l in scenario_listeners(&o, sc) {
             wrk(ports[l], &files[sc], 1, pid, admin, l)?;
         }
     }
     let mut samples = Vec::new();
     for round in 1..=o.rounds {
-        // Even rounds run the listeners in reverse, so a drift within a round (the machine's
-        // other tenants, Envoy's own state) does not always favour the same listener.
-        let order: Vec<&str> = if round % 2 == 0 {
-            listeners.iter().rev().copied().collect()
-        } else {
-            listeners.clone()
-        };
         for sc in o.scenarios.iter().map(String::as_str) {
+            // Even rounds run the listeners in reverse, so a drift within a round (the
+            // machine's other tenants, Envoy's own state) does not always favour the same
+            // listener.
+            let mut order = scenario_listeners(&o, sc);
+            if round % 2 == 0 {
+                order.reverse();
+            }
             for &l in &order {
-                let mut s = wrk(ports[l], &files[sc], o.duration, pid, admin, l)?;
+                let mut s = wrk(ports[l], &files[sc], duration_of(&o, sc), pid, admin, l)?;
                 s.round = round;
                 s.scenario = sc.into();
                 s.listener = l.into();
-                eprintln!("round {round} {sc:15} {l:13} {:9.0} req/s  p50 {:7.0} us  p99 {:7.0} us  cpu {:6.1} us/req  busy {:4.2}  non-2xx {}  cache hit/miss {:?}/{:?}",
+                eprintln!("round {round} {sc:15} {l:16} {:9.0} req/s  p50 {:7.0} us  p99 {:7.0} us  cpu {:6.1} us/req  busy {:4.2}  non-2xx {}  cache hit/miss {:?}/{:?}",
                     s.rps, s.p50_us, s.p99_us, s.cpu_us_per_req, s.machine_busy, s.non2xx, s.cache_hits, s.cache_misses);
                 samples.push(s);
             }
@@ -817,6 +1042,26 @@ fn run() -> Res<()> {
     }
     drop(child);
     let load = [load_start, loadavg()];
+    // What each VM chose, as it logged at start (`signature backends: ...`), one line per VM.
+    let backends: Vec<String> = fs::read_to_string(tmp.join("envoy.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("wasm log ")?;
+            let (vm, plan) = rest.split_once("signature backends: ")?;
+            Some(format!(
+                "`{}`: `{}`",
+                vm.trim().trim_end_matches(':'),
+                plan.trim()
+            ))
+        })
+        .fold(Vec::new(), |mut seen, line| {
+            // Each VM logs it on the main thread and on the worker.
+            if !seen.contains(&line) {
+                seen.push(line);
+            }
+            seen
+        });
     report(
         &o,
         &stamp,
@@ -826,6 +1071,7 @@ fn run() -> Res<()> {
         started.elapsed(),
         &load,
         &filter,
+        &backends,
     )
 }
 
@@ -897,6 +1143,7 @@ fn report(
     took: Duration,
     load: &[String; 2],
     filter: &FilterInfo,
+    backends: &[String],
 ) -> Res<()> {
     let find = |round: usize, sc: &str, l: &str| {
         samples
@@ -916,7 +1163,8 @@ fn report(
         &["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
     );
     let _ = writeln!(md, "# Benchmark {stamp}\n");
-    let _ = writeln!(md, "- command: `make bench` (`bench-driver --rounds {} --duration {} --pool {} --upstream {}{}`)", o.rounds, o.duration, o.pool, o.upstream, if o.pin { " --pin" } else { "" });
+    let _ = writeln!(md, "- command: `make bench` (`bench-driver --rounds {} --duration {} --alg-duration {} --pool {} --upstream {}{}{}`)", o.rounds, o.duration, o.alg_duration, o.pool, o.upstream, if o.pin { " --pin" } else { "" },
+        if o.scenarios.len() == SCENARIOS.len() { String::new() } else { format!(" --scenarios {}", o.scenarios.join(",")) });
     let _ = writeln!(
         md,
         "- CPU pinning: {}",
@@ -954,7 +1202,7 @@ fn report(
     let wasm_size = filter.bytes;
     let _ = writeln!(
         md,
-        "- filter: `{}` ({} bytes, {:.0} KB, sha256 {}…); git {}; plugin configuration: default `jwt_cache_config` (1024 entries per worker)",
+        "- filter: `{}` ({} bytes, {:.0} KB, sha256 {}…); git {}; plugin configuration: default `jwt_cache_config` (1024 entries per worker; `jwt_cache_size: 0` for `wasm_uncached` and `wasm_crypto_*`)",
         o.wasm.display(),
         wasm_size,
         wasm_size as f64 / 1000.0,
@@ -968,17 +1216,24 @@ fn report(
     );
     let _ = writeln!(
         md,
-        "- tokens: {} distinct per algorithm, minted locally in {:.1} s; run took {:.0} s\n",
+        "- tokens: {} distinct for RS256 and ES384, {} for each other algorithm, minted locally in {:.1} s; run took {:.0} s\n",
         o.pool,
+        o.alg_pool,
         mint_secs,
         took.as_secs_f64()
     );
-    let _ = writeln!(md, "Each cell is the median over {} interleaved rounds of {} s per listener; ratios are taken within a round, then the median (spread in brackets).\n", o.rounds, o.duration);
+    for line in backends {
+        let _ = writeln!(md, "- signature backends logged by {line}");
+    }
+    if !backends.is_empty() {
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md, "Each cell is the median over {} interleaved rounds of {} s per listener ({} s in the per-algorithm distinct-token scenarios added after `es384-distinct`); ratios are taken within a round, then the median (spread in brackets).\n", o.rounds, o.duration, o.alg_duration);
     for sc in o.scenarios.iter().map(String::as_str) {
         let _ = writeln!(md, "## {sc}\n");
         let _ = writeln!(md, "| listener | req/s | p50 µs | p99 µs | Envoy CPU µs/req | machine busy | non-2xx | cache hits | ÷ no auth | ÷ native jwt_authn |");
         let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for l in o.listeners.iter().map(String::as_str) {
+        for l in scenario_listeners(o, sc) {
             let col = |f: fn(&Sample) -> f64| {
                 median(
                     (1..=o.rounds)
@@ -1048,7 +1303,12 @@ fn report(
             rule.push_str("---:|---:|");
         }
         let _ = writeln!(md, "{head}\n{rule}");
-        for l in o.listeners.iter().map(String::as_str) {
+        for l in o
+            .listeners
+            .iter()
+            .map(String::as_str)
+            .filter(|l| repeated.iter().any(|sc| runs_in(o, sc, l)))
+        {
             let mut row = format!("| {l} |");
             for sc in &repeated {
                 for base in ["noauth", "wasm_floor"] {
@@ -1061,6 +1321,88 @@ fn report(
                 }
             }
             let _ = writeln!(md, "{row}");
+        }
+        let _ = writeln!(md);
+    }
+    // Envoy CPU per request of `l` above no auth, paired within rounds.
+    let above_noauth = |sc: &str, l: &str| -> String {
+        let d: Vec<f64> = (1..=o.rounds)
+            .filter_map(|r| {
+                Some(find(r, sc, l)?.cpu_us_per_req - find(r, sc, "noauth")?.cpu_us_per_req)
+            })
+            .collect();
+        mean_and_error(&d)
+    };
+    let spread = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let distinct: Vec<&str> = o
+        .scenarios
+        .iter()
+        .map(String::as_str)
+        .filter(|sc| sc.ends_with("-distinct"))
+        .collect();
+    let mut per_alg = Vec::new();
+    if !distinct.is_empty() {
+        let _ = writeln!(md, "## Distinct tokens per algorithm\n");
+        let _ = writeln!(md, "This filter with its verified-token cache off (every request verifies, as native jwt_authn without `jwt_cache_config` does): `wasm_uncached` with `crypto: auto`, and the backend auto did not choose: `wasm_crypto_wasm` (`crypto: wasm`) where auto calls Envoy's BoringSSL, `wasm_crypto_host` (`crypto: host`) where auto stays in the sandbox but BoringSSL could verify (ES384), none where only one backend exists (PS*: the host has no PSS; EdDSA: no Ed25519). Throughput ratios within a round, median [rounds]; Envoy CPU per request above no auth paired within rounds, mean ± standard error (the filter's share includes its fixed cost, ~10 µs: the host calls and the request path). `auto ÷ other` above 1 means the backend `crypto: auto` chose was the faster one in this run.\n");
+        let _ = writeln!(md, "| algorithm | auto's backend | auto ÷ native | other backend | other ÷ native | auto ÷ other | CPU µs above no auth: native | auto | other | non-2xx |");
+        let _ = writeln!(md, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|");
+        for sc in &distinct {
+            let alg = scenario_alg(sc);
+            let auto = auto_backend(alg).map_or("none", |b| b.name());
+            let other = other_backend_listener(alg).filter(|l| runs_in(o, sc, l));
+            let (wn, wv) = ratio(sc, "wasm_uncached", "native");
+            let (other_cells, on, ao) = match other {
+                Some(l) => {
+                    let (on, ov) = ratio(sc, l, "native");
+                    let (ao, av) = ratio(sc, "wasm_uncached", l);
+                    let backend = if l == "wasm_crypto_host" {
+                        "host"
+                    } else {
+                        Plan::new(CryptoMode::Wasm, true)
+                            .backend(filter_alg(alg))
+                            .map_or("none", |b| b.name())
+                    };
+                    (
+                        [
+                            format!("{backend} (`{l}`)"),
+                            format!("{on:.3} [{}]", spread(&ov)),
+                            format!("{ao:.3} [{}]", spread(&av)),
+                            above_noauth(sc, l),
+                        ],
+                        on,
+                        ao,
+                    )
+                }
+                None => (
+                    ["-".into(), "-".into(), "-".into(), "-".into()],
+                    f64::NAN,
+                    f64::NAN,
+                ),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {auto} | {wn:.3} [{}] | {} | {} | {} | {} | {} | {} | {} |",
+                alg.name(),
+                spread(&wv),
+                other_cells[0],
+                other_cells[1],
+                other_cells[2],
+                above_noauth(sc, "native"),
+                above_noauth(sc, "wasm_uncached"),
+                other_cells[3],
+                samples
+                    .iter()
+                    .filter(|s| s.scenario == *sc)
+                    .map(|s| s.non2xx)
+                    .sum::<u64>(),
+            );
+            per_alg.push(json!({"algorithm": alg.name(), "scenario": sc, "auto_backend": auto,
+                "other_listener": other, "wasm_over_native": wn, "other_over_native": on, "auto_over_other": ao}));
         }
         let _ = writeln!(md);
     }
@@ -1100,6 +1442,9 @@ fn report(
             1.2,
         ),
     ] {
+        if !o.scenarios.iter().any(|s| s == sc) {
+            continue;
+        }
         let (r, _) = ratio(sc, l, base);
         let _ = writeln!(
             md,
@@ -1136,6 +1481,9 @@ fn report(
             "the host-calls-only filter",
         ),
     ] {
+        if !o.scenarios.iter().any(|s| s == sc) || !runs_in(o, sc, floor_listener) {
+            continue;
+        }
         let (r, v) = ratio(sc, "wasm", floor_listener);
         let (floor, _) = ratio(sc, floor_listener, "noauth");
         let _ = writeln!(
@@ -1158,21 +1506,56 @@ fn report(
         md,
         "\n## Verification microbenchmark (µs per verification, key set parsed once)\n"
     );
-    let _ = writeln!(md, "| runtime | RS256 filter | RS256 stock rsa 0.9 | ES384 filter | ES384 stock p384 0.13 | JWKS parse (2 keys, with precomputation) |\n|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "| runtime | RS256 filter | RS256 stock rsa 0.9 | ES384 filter | ES384 stock p384 0.13 | JWKS parse (2 keys, with precomputation) | JWKS parse (whole set) |\n|---|---:|---:|---:|---:|---:|---:|");
     for m in micro {
         let g = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} ({} keys) |",
             m["runtime"].as_str().unwrap_or("?"),
             g("rs256_filter_us"),
             g("rs256_stock_us"),
             g("es384_filter_us"),
             g("es384_stock_us"),
-            g("jwks_parse_us")
+            g("jwks_parse_us"),
+            g("jwks_parse_all_us"),
+            m["jwks_keys"].as_u64().unwrap_or(0)
         );
     }
     let _ = writeln!(md, "\nGoals inside V8: RS256 ≤ 150 µs, ES384 ≤ 500 µs.\n");
+    let _ = writeln!(md, "Every algorithm on its backend inside the sandbox (the `crypto: wasm` plan; Envoy's BoringSSL, auto's choice for RS*, ES256 and ES512, exists only in Envoy: see the table above and `bench/callgrind-envoy.py --algorithms`), µs per verification:\n");
+    let runtimes: Vec<&str> = micro
+        .iter()
+        .map(|m| m["runtime"].as_str().unwrap_or("?"))
+        .collect();
+    let _ = writeln!(
+        md,
+        "| algorithm | backend in wasm | {} |\n|---|---|{}",
+        runtimes.join(" | "),
+        "---:|".repeat(runtimes.len())
+    );
+    for alg in ALGORITHMS {
+        let cell = |m: &Value, k: &str| m["verify"][alg.name()][k].clone();
+        let Some(first) = micro.iter().find(|m| !cell(m, "us").is_null()) else {
+            continue;
+        };
+        let cells: Vec<String> = micro
+            .iter()
+            .map(|m| {
+                cell(m, "us")
+                    .as_f64()
+                    .map_or("-".into(), |v| format!("{v:.0}"))
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            alg.name(),
+            cell(first, "implementation").as_str().unwrap_or("?"),
+            cells.join(" | ")
+        );
+    }
+    let _ = writeln!(md);
     let _ = writeln!(
         md,
         "Whole request decision (`flow::on_request_headers` with the bench's plugin configuration, µs per request): a token in the verified-token cache, and the cache off (parse and verify every time).\n"
@@ -1202,7 +1585,8 @@ fn report(
         })
         .collect();
     let all = json!({"stamp": stamp, "rounds": o.rounds, "duration": o.duration, "pool": o.pool,
-        "upstream": o.upstream, "wasm_bytes": wasm_size, "loadavg": load, "samples": samples_json, "micro": micro, "targets": targets});
+        "upstream": o.upstream, "wasm_bytes": wasm_size, "loadavg": load, "samples": samples_json, "micro": micro, "targets": targets,
+        "alg_duration": o.alg_duration, "algorithms": per_alg, "backends": backends});
     let base = o.out.join(stamp);
     fs::write(base.with_extension("md"), &md).map_err(|e| e.to_string())?;
     fs::write(
@@ -1210,6 +1594,11 @@ fn report(
         serde_json::to_string_pretty(&all).unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
+    // For `make bench`'s plot step, wherever `--out` put the results.
+    let _ = fs::write(
+        "bench/tmp/last-result",
+        base.with_extension("json").display().to_string(),
+    );
     println!("{md}");
     println!("results: {}", base.with_extension("md").display());
     Ok(())

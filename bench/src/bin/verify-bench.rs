@@ -1,7 +1,7 @@
 //! Microbenchmark of the signature paths, natively or as wasm32-wasip1 under V8 (node's WASI).
 //!
 //! ```text
-//! verify-bench FIXTURE_DIR [SECONDS_PER_CASE]
+//! verify-bench FIXTURE_DIR [SECONDS_PER_CASE] [SECONDS_PER_ALGORITHM]
 //! ```
 //!
 //! `FIXTURE_DIR` holds `jwks.json` and `rs256.txt` / `es384.txt` (one token per line), written by
@@ -9,6 +9,13 @@
 //! object per line: the filter's own path (`KeySet::verify_with` with the key set parsed once, as
 //! the filter does) and the stock RustCrypto path (rsa 0.9 / p384 0.13 verify) side by side, so
 //! one run on one noisy machine gives a ratio.
+//!
+//! Every other `<alg>.txt` in the directory (`rs384.txt`, `ps256.txt`, `es512.txt`,
+//! `eddsa.txt`, ...) is timed for `SECONDS_PER_ALGORITHM` (default 1.0) on the backend the filter
+//! uses inside the sandbox (`crypto: wasm`, the plan of a host without `verify_signature`): our
+//! own RSA (PKCS#1 v1.5 and PSS) and P-384, RustCrypto's `p256` and `p521`, `ed25519-dalek`. The
+//! host's BoringSSL (`crypto: auto` for RS*, ES256, ES512) exists only inside Envoy:
+//! `bench-driver`'s `wasm_crypto_*` listeners and `callgrind-envoy.py --algorithms` measure it.
 //!
 //! It also times the filter's whole request decision (`flow::on_request_headers`: token lookup,
 //! cache probe, checks, verification, route requirement, upstream edits) with the bench's plugin
@@ -27,12 +34,14 @@ use jwt_authn_wasm::keys::source::KeySource;
 use jwt_authn_wasm::keys::store::{Availability, KeyVersion};
 use jwt_authn_wasm::request::flow::{self, Decision, TokenCache};
 use jwt_authn_wasm::request::view::{RequestView, RouteProperty};
-use jwt_authn_wasm::verify::Algorithm;
+use jwt_authn_wasm::verify::{Algorithm, Plan};
 use p384::ecdsa::signature::Verifier as _;
 use serde_json::Value;
 
 struct Token {
     kid: Option<String>,
+    /// The header's `alg`.
+    alg: String,
     signing_input: Vec<u8>,
     signature: Vec<u8>,
     /// `Bearer <token>`, for the whole-decision benchmark.
@@ -105,6 +114,7 @@ fn tokens(path: &str) -> Result<Vec<Token>, String> {
                 .map_err(|e| e.to_string())?;
         out.push(Token {
             kid: header["kid"].as_str().map(str::to_owned),
+            alg: header["alg"].as_str().unwrap_or_default().to_owned(),
             signing_input: format!("{h}.{p}").into_bytes(),
             signature: URL_SAFE_NO_PAD.decode(s).map_err(|e| e.to_string())?,
             bearer: format!("Bearer {line}").into_bytes(),
@@ -141,13 +151,29 @@ fn b64_member(jwk: &Value, name: &str) -> Result<Vec<u8>, String> {
     URL_SAFE_NO_PAD.decode(text).map_err(|e| e.to_string())
 }
 
+/// What verifies `alg` inside the sandbox (the `crypto: wasm` plan).
+fn implementation(alg: Algorithm) -> &'static str {
+    use Algorithm::*;
+    match alg {
+        Rs256 | Rs384 | Rs512 => "own RSA, PKCS#1 v1.5",
+        Ps256 | Ps384 | Ps512 => "own RSA, PSS",
+        Es384 => "own P-384",
+        Es256 => "RustCrypto p256",
+        Es512 => "RustCrypto p521",
+        EdDsa => "ed25519-dalek",
+        Hs256 | Hs384 | Hs512 => "RustCrypto hmac",
+    }
+}
+
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let dir = args
         .get(1)
-        .ok_or("usage: verify-bench FIXTURE_DIR [SECONDS]")?;
+        .ok_or("usage: verify-bench FIXTURE_DIR [SECONDS] [SECONDS_PER_ALGORITHM]")?;
     let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1.5);
     let budget = Duration::from_secs_f64(secs);
+    let alg_secs: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let alg_budget = Duration::from_secs_f64(alg_secs);
     let runtime = if cfg!(target_arch = "wasm32") {
         "wasm (V8)"
     } else {
@@ -157,7 +183,23 @@ fn run() -> Result<(), String> {
     let rs = tokens(&format!("{dir}/rs256.txt"))?;
     let es = tokens(&format!("{dir}/es384.txt"))?;
 
+    // The historical figure: the mock IdP's two default keys (`rsa-1`, `ec-1`), whatever else
+    // the run's key set holds; then the whole set.
+    let two_keys = {
+        let mut all: Value = serde_json::from_slice(&doc).map_err(|e| e.to_string())?;
+        if let Some(keys) = all["keys"].as_array_mut() {
+            keys.retain(|k| k["kid"] == "rsa-1" || k["kid"] == "ec-1");
+        }
+        all.to_string().into_bytes()
+    };
     let parse_us = time(budget, |_| {
+        KeySet::parse(&two_keys, &jwt_authn_wasm::verify::Verifier::default()).is_ok()
+    })?;
+    let all_keys = serde_json::from_slice::<Value>(&doc)
+        .ok()
+        .and_then(|d| d["keys"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let parse_all_us = time(alg_budget, |_| {
         KeySet::parse(&doc, &jwt_authn_wasm::verify::Verifier::default()).is_ok()
     })?;
     let set = KeySet::parse(&doc, &jwt_authn_wasm::verify::Verifier::default())
@@ -174,14 +216,49 @@ fn run() -> Result<(), String> {
     let rs_fast = fast(Algorithm::Rs256, &rs)?;
     let es_fast = fast(Algorithm::Es384, &es)?;
 
+    // Every algorithm with a fixture, on its in-sandbox backend (RS256 and ES384: the figures
+    // just measured).
+    let plan = Plan::default();
+    let mut per_alg = serde_json::Map::new();
+    for alg in Algorithm::ASYMMETRIC {
+        let path = format!("{dir}/{}.txt", alg.name().to_ascii_lowercase());
+        if !std::path::Path::new(&path).exists() {
+            continue;
+        }
+        let toks = tokens(&path)?;
+        if toks.iter().any(|t| t.alg != alg.name()) {
+            return Err(format!("{path}: a token whose alg is not {alg}"));
+        }
+        let us = match alg {
+            Algorithm::Rs256 => rs_fast,
+            Algorithm::Es384 => es_fast,
+            _ => time(alg_budget, |i| {
+                let t = &toks[i % toks.len()];
+                set.verify_with(t.kid.as_deref(), alg, &t.signing_input, &t.signature)
+                    == jwt_authn_wasm::keys::jwks::KeyMatch::Verified
+            })?,
+        };
+        per_alg.insert(
+            alg.name().to_owned(),
+            serde_json::json!({
+                "backend": plan.backend(alg).map_or("none", |b| b.name()),
+                "implementation": implementation(alg),
+                "us": us,
+            }),
+        );
+    }
+
     // Stock RustCrypto, keys built once from the same document.
     let jwks: Value = serde_json::from_slice(&doc).map_err(|e| e.to_string())?;
     let keys = jwks["keys"].as_array().ok_or("no keys")?;
-    let rsa_jwk = keys
-        .iter()
-        .find(|k| k["kty"] == "RSA")
-        .ok_or("no RSA key")?;
-    let ec_jwk = keys.iter().find(|k| k["kty"] == "EC").ok_or("no EC key")?;
+    // The keys of the RS256 and ES384 tokens (the set has a key per algorithm).
+    let key_of = |t: &Token| {
+        keys.iter()
+            .find(|k| k["kid"].as_str() == t.kid.as_deref())
+            .ok_or(format!("no key {:?}", t.kid))
+    };
+    let rsa_jwk = key_of(&rs[0])?;
+    let ec_jwk = key_of(&es[0])?;
     let rsa_key = rsa::RsaPublicKey::new(
         rsa::BigUint::from_bytes_be(&b64_member(rsa_jwk, "n")?),
         rsa::BigUint::from_bytes_be(&b64_member(rsa_jwk, "e")?),
@@ -246,6 +323,9 @@ fn run() -> Result<(), String> {
         serde_json::json!({
             "runtime": runtime,
             "jwks_parse_us": parse_us,
+            "jwks_parse_all_us": parse_all_us,
+            "jwks_keys": all_keys,
+            "verify": per_alg,
             "rs256_filter_us": rs_fast,
             "rs256_stock_us": rs_stock,
             "es384_filter_us": es_fast,
