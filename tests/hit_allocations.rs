@@ -81,9 +81,15 @@ impl KeySource for Keys {
     fn availability(&mut self, _index: usize) -> Availability {
         self.0.clone()
     }
-    fn request_refetch(&mut self, _index: usize) -> bool {
-        false
+    fn request_refetch(
+        &mut self,
+        _index: usize,
+        _kid: &str,
+        _seen: jwt_authn_wasm::keys::store::KeyVersion,
+    ) -> jwt_authn_wasm::keys::source::Refetch {
+        jwt_authn_wasm::keys::source::Refetch::Refused
     }
+    fn kid_not_found(&mut self, _index: usize, _kid: &str) {}
 }
 
 #[test]

@@ -40,13 +40,16 @@ pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_CACHE_CONTROL_MIN_MS: u64 = 300_000;
 /// Default upper bound on a `Cache-Control: max-age`: 24 hours.
 pub const DEFAULT_CACHE_CONTROL_MAX_MS: u64 = 86_400_000;
-/// Default minimum time between refetches triggered by an unknown `kid`.
-pub const DEFAULT_UNKNOWN_KID_REFETCH_MS: u64 = 30_000;
+/// Default minimum time between refetches triggered by an unknown `kid`: short, so a key
+/// published a moment late is found while its first requests are held; a flood of random kids
+/// still costs one fetch per interval per process.
+pub const DEFAULT_UNKNOWN_KID_REFETCH_MS: u64 = 1_000;
 /// Default for how long last-good keys are used while fetching fails: 24 hours.
 pub const DEFAULT_MAX_STALENESS_MS: u64 = 86_400_000;
 /// Default cap on a JWKS or discovery response body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
-/// Default for how long a request may wait for a provider's first key set.
+/// Default for how long a request may wait for keys: a provider's first key set, or a refetch
+/// for its token's unknown `kid`.
 pub const DEFAULT_KEY_WAIT_TIMEOUT_MS: u64 = 5_000;
 /// Default `realm` of `WWW-Authenticate`.
 pub const DEFAULT_REALM: &str = "jwt-authn-wasm";

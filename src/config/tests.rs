@@ -37,7 +37,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(remote.cache_duration_ms, 600_000);
     assert_eq!(remote.cache_control_min_ms, 300_000);
     assert_eq!(remote.cache_control_max_ms, 86_400_000);
-    assert_eq!(remote.unknown_kid_refetch_ms, 30_000);
+    assert_eq!(remote.unknown_kid_refetch_ms, 1_000);
     assert_eq!(remote.max_staleness_ms, 86_400_000);
     assert_eq!(remote.max_body_bytes, 256 * 1024);
     let uri = remote.first_uri();

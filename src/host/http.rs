@@ -10,6 +10,10 @@ use crate::request::state;
 use crate::request::upstream::Edits;
 use crate::request::view::{RequestView, RouteProperty};
 use proxy_wasm::hostcalls;
+
+/// At most this many requests of one worker wait for keys at a time (each holds its token,
+/// at most `limits.max_authorization_bytes`); past it a request is decided at once.
+const MAX_WAITERS: usize = 1024;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 use std::cell::RefCell;
@@ -213,7 +217,22 @@ impl HttpContext for Filter {
             vm.metrics.cache(false);
         }
         match decision {
+            Decision::Wait(pending) if vm.waiters.len() >= MAX_WAITERS => {
+                // Too many requests held on this worker: decide this one with the keys at hand,
+                // so a flood of unknown kids cannot grow memory without bound.
+                log::debug!("{MAX_WAITERS} requests already wait for keys: deciding now");
+                let decision = {
+                    let (mut keys, cache) = vm.keys_and_cache(&config, now);
+                    flow::on_keys_changed(&config, *pending, &mut keys, cache, true, now)
+                };
+                if apply(decision, &config, &vm.metrics) {
+                    Action::Continue
+                } else {
+                    Action::Pause
+                }
+            }
             Decision::Wait(pending) => {
+                vm.metrics.held(pending.prepared.provider);
                 vm.waiters.insert(
                     self.context_id,
                     Waiter {

@@ -31,8 +31,16 @@ struct ProviderMetrics {
     denied: Option<usize>,
     fetch_success: Option<usize>,
     fetch_failure: Option<usize>,
+    /// Requests paused for this provider's keys (the first set, or a refetch for a new kid).
+    held: Option<usize>,
+    /// Unknown-`kid` refetch requests that brought a fetch forward.
+    refetch_allowed: Option<usize>,
+    /// Unknown-`kid` refetch requests that joined a fetch already coming, or were refused.
+    refetch_suppressed: Option<usize>,
     /// A gauge, recorded directly (host id).
     key_age: Option<u32>,
+    /// A gauge: milliseconds from configuration to the first usable key set (host id).
+    first_keys: Option<u32>,
 }
 
 fn define(kind: MetricType, name: &str) -> Option<u32> {
@@ -77,7 +85,14 @@ impl Metrics {
                     denied: counter(format!("{at}.requests_denied")),
                     fetch_success: counter(format!("{at}.jwks_fetch_success")),
                     fetch_failure: counter(format!("{at}.jwks_fetch_failure")),
+                    held: counter(format!("{at}.requests_held_for_keys")),
+                    refetch_allowed: counter(format!("{at}.unknown_kid_refetch.allowed")),
+                    refetch_suppressed: counter(format!("{at}.unknown_kid_refetch.suppressed")),
                     key_age: define(MetricType::Gauge, &format!("{at}.jwks_age_seconds")),
+                    first_keys: define(
+                        MetricType::Gauge,
+                        &format!("{at}.first_key_set_milliseconds"),
+                    ),
                 }
             })
             .collect();
@@ -135,6 +150,35 @@ impl Metrics {
     pub fn fetched(&self, provider: usize, ok: bool) {
         if let Some(p) = self.providers.get(provider) {
             self.add(if ok { p.fetch_success } else { p.fetch_failure });
+        }
+    }
+
+    /// Counts a request paused for `provider`'s keys.
+    pub fn held(&self, provider: usize) {
+        if let Some(p) = self.providers.get(provider) {
+            self.add(p.held);
+        }
+    }
+
+    /// Adds `provider`'s unknown-`kid` refetch requests since the last tick.
+    pub fn refetches(&self, provider: usize, allowed: u64, suppressed: u64) {
+        let Some(p) = self.providers.get(provider) else {
+            return;
+        };
+        for (slot, count) in [
+            (p.refetch_allowed, allowed),
+            (p.refetch_suppressed, suppressed),
+        ] {
+            if let Some((_, pending)) = slot.and_then(|slot| self.counters.get(slot)) {
+                pending.set(pending.get().saturating_add(count));
+            }
+        }
+    }
+
+    /// Records how long `provider`'s first usable key set took, from configuration.
+    pub fn first_keys(&self, provider: usize, milliseconds: u64) {
+        if let Some(id) = self.providers.get(provider).and_then(|p| p.first_keys) {
+            let _ = hostcalls::record_metric(id, milliseconds);
         }
     }
 

@@ -23,6 +23,8 @@ const TICK: Duration = Duration::from_millis(200);
 /// The plugin's root context, one per VM.
 pub struct Root {
     vm: Rc<RefCell<VmState>>,
+    /// When the active configuration was applied (ms), for the time to the first key set.
+    configured_at_ms: u64,
     /// This VM's key fetches; `None` until configured.
     fetcher: Option<KeyFetcher>,
 }
@@ -32,6 +34,7 @@ impl Root {
     pub fn new() -> Self {
         Self {
             vm: Rc::new(RefCell::new(VmState::new())),
+            configured_at_ms: 0,
             fetcher: None,
         }
     }
@@ -41,7 +44,7 @@ impl Root {
     }
 
     /// Counts finished fetches and gives this VM's workers the key sets it parsed.
-    fn record(&self, events: Vec<FetchEvent>) {
+    fn record(&self, events: Vec<FetchEvent>, now: u64) {
         let mut vm = self.vm.borrow_mut();
         for event in events {
             match event {
@@ -51,6 +54,10 @@ impl Root {
                     keys,
                 } => {
                     vm.metrics.fetched(provider, true);
+                    if generation == 1 {
+                        let waited = now.saturating_sub(self.configured_at_ms);
+                        vm.metrics.first_keys(provider, waited);
+                    }
                     vm.keys.install(provider, generation, keys);
                 }
                 FetchEvent::Failed { provider } => vm.metrics.fetched(provider, false),
@@ -126,7 +133,7 @@ impl Context for Root {
         ) else {
             return;
         };
-        self.record(events);
+        self.record(events, now);
         // This VM's requests see what it just published (or its failure) at once.
         self.vm.borrow_mut().keys.invalidate();
         if let Some(config) = self.config() {
@@ -176,6 +183,7 @@ impl RootContext for Root {
             }
         }
         let config = Rc::new(config);
+        self.configured_at_ms = now_ms();
         let keys = VmKeySets::new(&config, local, verifier.clone(), &HostShared);
         self.fetcher = Some(KeyFetcher::new(
             Rc::clone(&config),
@@ -203,13 +211,18 @@ impl RootContext for Root {
         let now = now_ms();
         if let Some(fetcher) = self.fetcher.as_mut() {
             let events = fetcher.start_due(&HostShared, &mut HostCallouts, now, random_u64());
-            self.record(events);
+            self.record(events, now);
         }
         // Once a tick, requests re-read the fetch state (key sets other VMs published).
         self.vm.borrow_mut().keys.invalidate();
         self.wake_waiters(&config, now);
         self.record_key_ages(now);
-        self.vm.borrow().metrics.flush();
+        let mut vm = self.vm.borrow_mut();
+        for (index, counts) in vm.keys.take_refetches().into_iter().enumerate() {
+            vm.metrics
+                .refetches(index, counts.allowed, counts.suppressed);
+        }
+        vm.metrics.flush();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

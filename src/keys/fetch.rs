@@ -7,14 +7,15 @@
 //! the discovery document, checks its `issuer`, and follows its `jwks_uri`. A JWKS is parsed
 //! once, here; the document is published to shared data for the other VMs and the parsed set
 //! is handed back to this VM's own workers ([`FetchEvent::Published`]), so it is not parsed a
-//! second time. A failure keeps the last good keys and schedules a retry with backoff.
+//! second time. A failure keeps the last good keys and schedules a retry: with backoff while
+//! those keys serve, every second while there are none (a cold start, or past `max_staleness`).
 //!
 //! The host supplies the callouts through [`Callouts`] and [`FetchResponse`], so all of this
 //! runs natively in tests.
 
 use crate::config::{Config, HttpUri, JwksEndpoint, Provider, RemoteJwks};
 use crate::keys::jwks::{KeySet, ParsedKeySet};
-use crate::keys::store::{retry_delay_ms, ProviderStore, SharedData};
+use crate::keys::store::{retry_delay_ms, unusable_retry_delay_ms, ProviderStore, SharedData};
 use crate::verify::Verifier;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -274,7 +275,8 @@ impl KeyFetcher {
         }
     }
 
-    /// Records a failure: the retry is scheduled with backoff and the lease released.
+    /// Records a failure: the retry is scheduled (with backoff while the last good keys still
+    /// serve, every second while there are none) and the lease released.
     fn failed(
         &self,
         index: usize,
@@ -284,7 +286,19 @@ impl KeyFetcher {
         random: u64,
     ) -> FetchEvent {
         let (state, _) = store.read_state(shared);
-        let delay = retry_delay_ms(state.failures.saturating_add(1), random);
+        let max_staleness_ms = self
+            .config
+            .providers
+            .get(index)
+            .and_then(|p| p.jwks.remote())
+            .map_or(u64::MAX, |remote| remote.max_staleness_ms);
+        let unusable =
+            state.generation == 0 || now_ms.saturating_sub(state.fetched_at_ms) > max_staleness_ms;
+        let delay = if unusable {
+            unusable_retry_delay_ms(random)
+        } else {
+            retry_delay_ms(state.failures.saturating_add(1), random)
+        };
         if let Err(err) = store.record_failure(shared, now_ms.saturating_add(delay)) {
             log::warn!(
                 "provider #{index}: could not record the failed fetch in shared data: {err:?}"

@@ -7,6 +7,7 @@
 
 use crate::config::{Config, JwksSource, RemoteJwks};
 use crate::keys::jwks::KeySet;
+use crate::keys::missing::MissingKids;
 use crate::keys::store::{Availability, KeyVersion, ProviderStore, SharedData, WorkerKeys};
 use crate::verify::Verifier;
 use std::rc::Rc;
@@ -17,9 +18,34 @@ pub trait KeySource {
     fn availability(&mut self, index: usize) -> Availability;
 
     /// Asks for provider `index`'s keys to be fetched again because a token names a `kid` they
-    /// lack. True when a fetch is due or under way (worth waiting for); false when rate-limited
-    /// or not possible (local keys).
-    fn request_refetch(&mut self, index: usize) -> bool;
+    /// lack; `seen` is the version the request just checked.
+    fn request_refetch(&mut self, index: usize, kid: &str, seen: KeyVersion) -> Refetch;
+
+    /// Records that provider `index`'s keys still lacked `kid` when a request's wait for it ran
+    /// out, so the next tokens naming it are refused at once ([`MissingKids`]).
+    fn kid_not_found(&mut self, index: usize, kid: &str);
+}
+
+/// What a request whose `kid` is unknown does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refetch {
+    /// Wait until the provider's completed-fetch count reaches this, then decide again.
+    Await(u64),
+    /// A fetch completed since this VM last read the keys: read them again before asking.
+    Recheck,
+    /// No fetch is coming for it: local keys, refetching turned off, or a kid recently waited
+    /// for in vain. Decide now.
+    Refused,
+}
+
+/// Unknown-`kid` refetch requests of one provider since the last [`VmKeySets::take_refetches`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RefetchCounts {
+    /// Requests that brought a fetch forward.
+    pub allowed: u64,
+    /// Requests that joined a fetch already due, scheduled or under way, or were refused
+    /// (a kid recently waited for in vain, refetching off).
+    pub suppressed: u64,
 }
 
 /// Where one provider's keys come from.
@@ -45,6 +71,8 @@ const LOCAL_VERSION: KeyVersion = KeyVersion {
 pub struct VmKeySets {
     providers: Vec<ProviderKeys>,
     worker: WorkerKeys,
+    missing: MissingKids,
+    refetches: Vec<RefetchCounts>,
 }
 
 impl VmKeySets {
@@ -78,6 +106,8 @@ impl VmKeySets {
             .collect::<Vec<_>>();
         Self {
             worker: WorkerKeys::new(providers.len(), verifier),
+            missing: MissingKids::default(),
+            refetches: vec![RefetchCounts::default(); providers.len()],
             providers,
         }
     }
@@ -111,6 +141,11 @@ impl VmKeySets {
     /// [`WorkerKeys::install`]).
     pub fn install(&mut self, index: usize, generation: u64, keys: Rc<KeySet>) {
         self.worker.install(index, generation, keys);
+    }
+
+    /// Each provider's unknown-`kid` refetch requests since the last call (for metrics).
+    pub fn take_refetches(&mut self) -> Vec<RefetchCounts> {
+        self.refetches.iter_mut().map(std::mem::take).collect()
     }
 
     /// Makes the next look read shared data again (see [`WorkerKeys::invalidate`]).
@@ -171,11 +206,42 @@ impl KeySource for KeysAt<'_> {
         )
     }
 
-    fn request_refetch(&mut self, index: usize) -> bool {
+    fn request_refetch(&mut self, index: usize, kid: &str, seen: KeyVersion) -> Refetch {
         let Some((store, remote)) = remote(&self.sets.providers, self.config, index) else {
-            return false;
+            return Refetch::Refused;
         };
-        store.request_refetch(self.shared, self.now_ms, remote.unknown_kid_refetch_ms)
+        let counts = self.sets.refetches.get_mut(index);
+        if self.sets.missing.contains(index, kid, self.now_ms) {
+            if let Some(counts) = counts {
+                counts.suppressed = counts.suppressed.saturating_add(1);
+            }
+            return Refetch::Refused;
+        }
+        // This VM reads the fetch state at most every STATE_POLL_MS: a fetch may have brought
+        // the kid since. Look before asking for another.
+        let (state, _) = store.read_state(self.shared);
+        if state.fetches > seen.fetches || state.generation != seen.generation {
+            self.sets.worker.invalidate_one(index);
+            return Refetch::Recheck;
+        }
+        let grant = store.request_refetch(self.shared, self.now_ms, remote.unknown_kid_refetch_ms);
+        if let Some(counts) = counts {
+            if grant.is_some_and(|g| g.brought_forward) {
+                counts.allowed = counts.allowed.saturating_add(1);
+            } else {
+                counts.suppressed = counts.suppressed.saturating_add(1);
+            }
+        }
+        match grant {
+            Some(grant) => Refetch::Await(grant.awaited),
+            None => Refetch::Refused,
+        }
+    }
+
+    fn kid_not_found(&mut self, index: usize, kid: &str) {
+        if remote(&self.sets.providers, self.config, index).is_some() {
+            self.sets.missing.insert(index, kid, self.now_ms);
+        }
     }
 }
 
@@ -222,8 +288,27 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(at.availability(2), Availability::Unavailable));
-        assert!(at.request_refetch(0));
-        assert!(!at.request_refetch(1), "local keys are never fetched");
+        let seen = KeyVersion {
+            generation: 0,
+            fetches: 0,
+        };
+        assert_eq!(at.request_refetch(0, "k", seen), Refetch::Await(1));
+        assert_eq!(
+            at.request_refetch(1, "k", LOCAL_VERSION),
+            Refetch::Refused,
+            "local keys are never fetched"
+        );
+        at.kid_not_found(0, "gone");
+        assert_eq!(at.request_refetch(0, "gone", seen), Refetch::Refused);
+        assert_eq!(
+            sets.take_refetches()[0],
+            RefetchCounts {
+                allowed: 0,
+                suppressed: 2
+            },
+            "the first fetch was already due: the request joined it"
+        );
+        assert_eq!(sets.take_refetches()[0], RefetchCounts::default());
         // The remote provider's record was created at configure time; the fetcher gets its
         // store, and nothing for the local one.
         let stores = sets.stores();

@@ -126,6 +126,26 @@ pub fn retry_delay_ms(failures: u32, random: u64) -> u64 {
     base + random % (base / 5 + 1)
 }
 
+/// How long to wait after a failed fetch while the provider has no usable keys (none fetched
+/// yet, or the last good ones past `max_staleness`): a short fixed 1 s, plus up to 20%
+/// jitter, so the first valid token passes within about a second of the IdP coming back. This
+/// is one fetch a second per process while the IdP stays down, instead of the backoff's two a
+/// minute; requests are failing meanwhile, so recovering at once is worth it.
+pub fn unusable_retry_delay_ms(random: u64) -> u64 {
+    const BASE: u64 = 1_000;
+    BASE + random % (BASE / 5 + 1)
+}
+
+/// The fetch a request with an unknown `kid` waits for ([`ProviderStore::request_refetch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefetchGrant {
+    /// The completed-fetch count ([`FetchState::fetches`]) once that fetch has answered.
+    pub awaited: u64,
+    /// Whether this request brought the fetch forward (false: it joined one already due,
+    /// scheduled or under way).
+    pub brought_forward: bool,
+}
+
 /// The shared-data entries of one provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderStore {
@@ -163,37 +183,59 @@ impl ProviderStore {
             .filter(|uri| !uri.is_empty())
     }
 
-    /// Brings the next fetch forward for a token whose `kid` no key has, at most once per
-    /// `min_interval_ms`. True when a fetch is now due or already under way, so the request
-    /// should wait for it; false when rate-limited.
+    /// Brings the next fetch forward for a token whose `kid` no key has, and says which fetch
+    /// the request should wait for: the completed-fetch count that fetch brings.
+    ///
+    /// Unknown-`kid` refetches start at most once per `min_interval_ms`: a request inside the
+    /// interval schedules the fetch for the interval's end (or joins one already due or under
+    /// way), so it waits rather than being refused, and a flood of random kids still costs
+    /// one fetch per interval. `None` when `min_interval_ms` is 0 (refetching off).
     pub fn request_refetch(
         &self,
         store: &dyn SharedData,
         now_ms: u64,
         min_interval_ms: u64,
-    ) -> bool {
+    ) -> Option<RefetchGrant> {
         if min_interval_ms == 0 {
-            return false;
+            return None;
         }
         for _ in 0..CAS_ATTEMPTS {
             let (state, cas) = self.read_state(store);
+            let awaited = state.fetches.saturating_add(1);
+            let joined = RefetchGrant {
+                awaited,
+                brought_forward: false,
+            };
             if state.lease_held(now_ms) {
-                return true;
+                return Some(joined);
             }
             let last = state.unknown_kid_refetch_at_ms;
-            if last != 0 && now_ms.saturating_sub(last) < min_interval_ms {
-                return false;
+            let start_at = if last == 0 {
+                now_ms
+            } else {
+                now_ms.max(last.saturating_add(min_interval_ms))
+            };
+            if state.next_fetch_at_ms <= start_at {
+                return Some(joined);
             }
             let next = FetchState {
-                unknown_kid_refetch_at_ms: now_ms.max(1),
-                next_fetch_at_ms: state.next_fetch_at_ms.min(now_ms),
+                unknown_kid_refetch_at_ms: start_at.max(1),
+                next_fetch_at_ms: start_at,
                 ..state
             };
             if store.set(&self.state_key, &next.encode(), cas).is_ok() {
-                return true;
+                return Some(RefetchGrant {
+                    awaited,
+                    brought_forward: true,
+                });
             }
         }
-        false
+        // Other VMs kept writing the record: one of them is scheduling the same fetch.
+        let (state, _) = self.read_state(store);
+        Some(RefetchGrant {
+            awaited: state.fetches.saturating_add(1),
+            brought_forward: false,
+        })
     }
 
     /// Creates the state record if absent (see the module docs for why this runs at configure).
@@ -353,6 +395,13 @@ impl WorkerKeys {
     /// Forgets every fetch state read, so the next [`WorkerKeys::current`] reads shared data.
     pub fn invalidate(&mut self) {
         for state in &mut self.states {
+            *state = None;
+        }
+    }
+
+    /// Forgets provider `index`'s last fetch-state read.
+    pub fn invalidate_one(&mut self, index: usize) {
+        if let Some(state) = self.states.get_mut(index) {
             *state = None;
         }
     }

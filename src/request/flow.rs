@@ -14,7 +14,7 @@ use crate::config::rules::{Requirement, RequirementId};
 use crate::config::token::TokenSource;
 use crate::config::{Config, ROUTE_METADATA_NAMESPACE};
 use crate::error::{AuthError, ErrorCode};
-use crate::keys::source::KeySource;
+use crate::keys::source::{KeySource, Refetch};
 use crate::keys::store::Availability;
 use crate::path;
 use crate::request::authenticator::{self, Prepared, Verified};
@@ -36,7 +36,8 @@ pub enum Decision {
     Allow(Edits),
     /// Answer locally with this failure; the provider, when one was chosen (for metrics).
     Deny(AuthError, Option<usize>),
-    /// Pause it until the provider's first key set arrives (or the wait times out).
+    /// Pause it until the provider's first key set arrives, or a refetch for its unknown `kid`
+    /// answers (or the wait times out).
     Wait(Box<Pending>),
 }
 
@@ -53,7 +54,8 @@ pub struct Pending {
     pub target: String,
     /// Edits decided so far (header stripping).
     pub edits: Edits,
-    /// Set while waiting for a refetch: the completed-fetch count worth looking at again.
+    /// Set once the token's `kid` was found unknown: the completed-fetch count worth looking at
+    /// again (the request is held until that fetch answers, then decided or held for the next).
     pub awaiting_fetch: Option<u64>,
     /// The token's text, to cache it once it verifies.
     pub token: String,
@@ -411,29 +413,55 @@ fn with_keys(
     now_ms: u64,
 ) -> Decision {
     let index = pending.prepared.provider;
-    let (set, version) = match keys.availability(index) {
-        Availability::Ready(set, version) => (set, version),
-        Availability::Pending if !wait_expired => return Decision::Wait(Box::new(pending)),
-        Availability::Pending | Availability::Unavailable => {
-            return Decision::Deny(keys_unavailable(), Some(index))
-        }
-    };
-    if let Some(awaited) = pending.awaiting_fetch {
-        if version.fetches < awaited && !wait_expired {
-            return Decision::Wait(Box::new(pending));
-        }
-    } else if let Some(kid) = pending.prepared.kid.as_deref() {
-        // A `kid` no key has: the provider may have rotated. Fetch again (rate-limited) and
-        // let the request wait for that fetch to complete.
+    // At most one re-read: a fetch that completed since this VM last looked may hold the kid.
+    let mut rechecked = false;
+    let (set, version) = loop {
+        let (set, version) = match keys.availability(index) {
+            Availability::Ready(set, version) => (set, version),
+            Availability::Pending if !wait_expired => return Decision::Wait(Box::new(pending)),
+            Availability::Pending | Availability::Unavailable => {
+                return Decision::Deny(keys_unavailable(), Some(index))
+            }
+        };
+        let Some(kid) = pending.prepared.kid.as_deref() else {
+            break (set, version);
+        };
         let unknown = set
             .candidates(Some(kid), pending.prepared.alg)
             .next()
             .is_none();
-        if unknown && keys.request_refetch(index) {
-            pending.awaiting_fetch = Some(version.fetches.saturating_add(1));
+        if !unknown {
+            break (set, version);
+        }
+        // A `kid` no key has: the provider may have rotated, or may publish the key a moment
+        // after signing with it. Hold the request while refetches (rate-limited) run, up to the
+        // wait's deadline; then refuse it with the keys at hand, and remember the kid.
+        if wait_expired {
+            if pending.awaiting_fetch.is_some() {
+                keys.kid_not_found(index, kid);
+            }
+            break (set, version);
+        }
+        if pending
+            .awaiting_fetch
+            .is_some_and(|awaited| version.fetches < awaited)
+        {
             return Decision::Wait(Box::new(pending));
         }
-    }
+        match keys.request_refetch(index, kid, version) {
+            Refetch::Await(awaited) => {
+                pending.awaiting_fetch = Some(awaited);
+                return Decision::Wait(Box::new(pending));
+            }
+            Refetch::Recheck if !rechecked => rechecked = true,
+            // The record moved again while being read: the next tick decides.
+            Refetch::Recheck => {
+                pending.awaiting_fetch = Some(version.fetches.saturating_add(1));
+                return Decision::Wait(Box::new(pending));
+            }
+            Refetch::Refused => break (set, version),
+        }
+    };
     let Pending {
         prepared,
         requirement,

@@ -131,6 +131,17 @@ struct KeyRing {
     minter: Minter,
     /// Number of the last generated key generation (`rsa-N`, `ec-N`).
     generation: u32,
+    /// A rotation in two steps, between its steps ([`IdpServer::begin_rotation`]).
+    upcoming: Option<(RotationOrder, Vec<Arc<Key>>)>,
+}
+
+/// Which half of a key rotation an identity provider does first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotationOrder {
+    /// Publish the new key, sign with it later: the order IdPs are meant to follow.
+    PublishThenSign,
+    /// Sign with the new key before it is published (a lagging CDN, a replica behind).
+    SignThenPublish,
 }
 
 impl KeyRing {
@@ -215,6 +226,42 @@ impl State {
         let mut ring = self.keys();
         ring.adopt(keys)?;
         ring.generation = ring.generation.max(generation);
+        Ok(())
+    }
+
+    fn begin_rotation(&self, order: RotationOrder) -> Result<(), MintError> {
+        self.finish_rotation()?;
+        let generation = self.keys().generation + 1;
+        let keys = generate_keys(&self.algorithms, generation, self.rsa_bits)?;
+        let mut ring = self.keys();
+        ring.generation = ring.generation.max(generation);
+        match order {
+            RotationOrder::PublishThenSign => ring
+                .published
+                .extend(keys.iter().filter(|key| !key.alg().is_hmac()).cloned()),
+            RotationOrder::SignThenPublish => {
+                ring.minter = Minter::new(
+                    ring.minter.issuer(),
+                    ring.minter.audience(),
+                    keys.iter().cloned(),
+                )?;
+            }
+        }
+        ring.upcoming = Some((order, keys));
+        Ok(())
+    }
+
+    fn finish_rotation(&self) -> Result<(), MintError> {
+        let mut ring = self.keys();
+        match ring.upcoming.take() {
+            Some((RotationOrder::PublishThenSign, keys)) => {
+                ring.minter = Minter::new(ring.minter.issuer(), ring.minter.audience(), keys)?;
+            }
+            Some((RotationOrder::SignThenPublish, keys)) => ring
+                .published
+                .extend(keys.into_iter().filter(|key| !key.alg().is_hmac())),
+            None => {}
+        }
         Ok(())
     }
 
@@ -430,6 +477,7 @@ impl IdpServer {
             published: Vec::new(),
             minter: Minter::new(issuer.clone(), audience, []).map_err(io::Error::other)?,
             generation: 1,
+            upcoming: None,
         };
         generate_keys(&algorithms, 1, rsa_bits)
             .and_then(|keys| ring.adopt(keys))
@@ -545,6 +593,19 @@ impl IdpServer {
     /// [`IdpServer::remove_key`].
     pub fn rotate(&self) -> Result<(), MintError> {
         self.state.rotate()
+    }
+
+    /// The first half of a two-step rotation: with [`RotationOrder::PublishThenSign`], new keys
+    /// are published and the old ones still sign; with [`RotationOrder::SignThenPublish`], new
+    /// keys sign and are not yet published. [`IdpServer::finish_rotation`] does the other half
+    /// (as does the next `begin_rotation`).
+    pub fn begin_rotation(&self, order: RotationOrder) -> Result<(), MintError> {
+        self.state.begin_rotation(order)
+    }
+
+    /// The second half of the rotation [`IdpServer::begin_rotation`] started; nothing if none.
+    pub fn finish_rotation(&self) -> Result<(), MintError> {
+        self.state.finish_rotation()
     }
 
     /// Unpublishes a key; returns whether it was published. Removing a current signing key does

@@ -82,9 +82,15 @@ impl KeySource for ReadyKeys {
             },
         )
     }
-    fn request_refetch(&mut self, _index: usize) -> bool {
-        false
+    fn request_refetch(
+        &mut self,
+        _index: usize,
+        _kid: &str,
+        _seen: jwt_authn_wasm::keys::store::KeyVersion,
+    ) -> jwt_authn_wasm::keys::source::Refetch {
+        jwt_authn_wasm::keys::source::Refetch::Refused
     }
+    fn kid_not_found(&mut self, _index: usize, _kid: &str) {}
 }
 
 fn now_ms() -> u64 {

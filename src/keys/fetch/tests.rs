@@ -187,10 +187,21 @@ fn failures_keep_the_last_keys_and_back_off() {
         ("not JSON", Some(response("200", "<html>"))),
         ("no usable key", Some(response("200", r#"{"keys": []}"#))),
     ];
-    let mut now = NOW;
+    // A first good fetch, so the failures below have last good keys to keep.
+    fetcher.start_due(&shared, &mut callouts, NOW, 0);
+    let events = answer(
+        &mut fetcher,
+        &shared,
+        &mut callouts,
+        1,
+        &response("200", jwks()),
+        NOW,
+    );
+    assert!(matches!(events.as_slice(), [FetchEvent::Published { .. }]));
+    let mut now = state(&store, &shared).next_fetch_at_ms;
     for (attempt, (what, answer)) in cases.iter().enumerate() {
         fetcher.start_due(&shared, &mut callouts, now, 0);
-        assert_eq!(callouts.started.len(), attempt + 1, "{what}");
+        assert_eq!(callouts.started.len(), attempt + 2, "{what}");
         let token = callouts.started.len() as u32;
         let answer = answer.as_ref().map(|r| r as &dyn FetchResponse);
         let events = fetcher
@@ -202,12 +213,43 @@ fn failures_keep_the_last_keys_and_back_off() {
         );
         let state = state(&store, &shared);
         assert_eq!(state.failures, attempt as u32 + 1, "{what}");
-        assert_eq!(state.generation, 0, "{what}");
+        assert_eq!(state.generation, 1, "{what}: the last good keys stay");
         assert_eq!(state.lease_holder, 0, "{what}: the lease is released");
         // 1 s, 2 s, 4 s, 8 s (no jitter with random 0).
         assert_eq!(state.next_fetch_at_ms, now + (1_000 << attempt), "{what}");
         now = state.next_fetch_at_ms;
     }
+}
+
+#[test]
+fn without_keys_a_failed_fetch_is_retried_every_second_not_backed_off() {
+    let shared = MemoryShared::default();
+    let (mut fetcher, store) = fetcher(minimal(), 2);
+    store.ensure_initialized(&shared).unwrap();
+    let mut callouts = FakeCallouts::default();
+    let mut now = NOW;
+    for attempt in 1..=8u32 {
+        fetcher.start_due(&shared, &mut callouts, now, 0);
+        let token = callouts.started.len() as u32;
+        let events = answer(
+            &mut fetcher,
+            &shared,
+            &mut callouts,
+            token,
+            &response("503", ""),
+            now,
+        );
+        assert!(matches!(
+            events.as_slice(),
+            [FetchEvent::Failed { provider: 0 }]
+        ));
+        let state = state(&store, &shared);
+        assert_eq!(state.failures, attempt);
+        assert_eq!(state.generation, 0);
+        assert_eq!(state.next_fetch_at_ms, now + 1_000, "attempt {attempt}");
+        now = state.next_fetch_at_ms;
+    }
+    assert_eq!(callouts.started.len(), 8);
 }
 
 #[test]

@@ -221,27 +221,61 @@ fn a_worker_reads_the_state_once_per_poll_interval_unless_invalidated() {
 }
 
 #[test]
-fn unknown_kid_refetch_is_rate_limited() {
+fn unknown_kid_refetch_is_rate_limited_but_never_refused() {
     let shared = MemoryShared::default();
     let store = store();
     store.ensure_initialized(&shared).unwrap();
     assert!(store.try_acquire(&shared, 1, 1_000, 5_000));
     store.publish(&shared, b"{}", 1_000, 601_000).unwrap();
-    // The first miss brings the refresh forward.
-    assert!(store.request_refetch(&shared, 2_000, 30_000));
+    let grant = |t: u64| store.request_refetch(&shared, t, 1_000).unwrap();
+    // The first miss brings the refresh forward, and waits for the second completed fetch.
+    assert_eq!(
+        grant(2_000),
+        RefetchGrant {
+            awaited: 2,
+            brought_forward: true
+        }
+    );
     assert!(store.read_state(&shared).0.fetch_due(2_000));
-    // While that fetch runs, more misses wait for it instead of asking again.
-    assert!(store.try_acquire(&shared, 1, 2_000, 5_000));
-    assert!(store.request_refetch(&shared, 2_100, 30_000));
+    // Until that fetch starts, and while it runs, more misses join it.
+    assert!(!grant(2_050).brought_forward);
+    assert!(store.try_acquire(&shared, 1, 2_100, 5_000));
+    assert_eq!(grant(2_150).awaited, 2);
     store.publish(&shared, b"{}", 2_200, 602_200).unwrap();
-    // Afterwards, a flood inside the interval gets nothing.
-    for t in (3_000..31_999).step_by(1_000) {
-        assert!(!store.request_refetch(&shared, t, 30_000), "{t}");
+    // Inside the interval a miss schedules the next fetch for the interval's end (it waits for
+    // it, rather than being refused), and the misses after it join that one.
+    assert_eq!(
+        grant(2_300),
+        RefetchGrant {
+            awaited: 3,
+            brought_forward: true
+        }
+    );
+    let (state, _) = store.read_state(&shared);
+    assert_eq!(state.next_fetch_at_ms, 3_000);
+    for t in (2_400..3_000).step_by(100) {
+        assert!(!grant(t).brought_forward, "{t}");
     }
-    assert!(!store.read_state(&shared).0.fetch_due(31_999));
-    assert!(store.request_refetch(&shared, 32_000, 30_000));
+    assert!(!store.read_state(&shared).0.fetch_due(2_999));
+    assert!(store.read_state(&shared).0.fetch_due(3_000));
+    assert!(store.try_acquire(&shared, 1, 3_000, 5_000));
+    store.publish(&shared, b"{}", 3_050, 603_050).unwrap();
+    // So a flood costs one fetch per interval: the next one is due at 4_000.
+    assert!(grant(3_100).brought_forward);
+    assert_eq!(store.read_state(&shared).0.next_fetch_at_ms, 4_000);
     // Zero turns it off.
-    assert!(!store.request_refetch(&shared, 99_000, 0));
+    assert_eq!(store.request_refetch(&shared, 99_000, 0), None);
+}
+
+#[test]
+fn without_usable_keys_a_failed_fetch_is_retried_every_second() {
+    for random in [0, 7, 199, 200, u64::MAX] {
+        let delay = unusable_retry_delay_ms(random);
+        assert!((1_000..=1_200).contains(&delay), "{delay}");
+    }
+    // The backoff for keys that still serve starts at 1 s and reaches 30 s.
+    assert_eq!(retry_delay_ms(1, 0), 1_000);
+    assert_eq!(retry_delay_ms(10, 0), 30_000);
 }
 
 #[test]

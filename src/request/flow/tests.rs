@@ -59,9 +59,15 @@ impl KeySource for Keys {
     fn availability(&mut self, _index: usize) -> Availability {
         self.0.clone()
     }
-    fn request_refetch(&mut self, _index: usize) -> bool {
-        false
+    fn request_refetch(
+        &mut self,
+        _index: usize,
+        _kid: &str,
+        _seen: crate::keys::store::KeyVersion,
+    ) -> Refetch {
+        Refetch::Refused
     }
+    fn kid_not_found(&mut self, _index: usize, _kid: &str) {}
 }
 
 fn config() -> Config {
@@ -270,7 +276,15 @@ fn garbage_is_refused_without_consulting_keys() {
         fn availability(&mut self, _: usize) -> Availability {
             panic!("keys consulted for a malformed token")
         }
-        fn request_refetch(&mut self, _: usize) -> bool {
+        fn kid_not_found(&mut self, _: usize, _: &str) {
+            panic!("a malformed token's kid recorded")
+        }
+        fn request_refetch(
+            &mut self,
+            _: usize,
+            _: &str,
+            _: crate::keys::store::KeyVersion,
+        ) -> Refetch {
             panic!("refetch asked for a malformed token")
         }
     }
@@ -917,4 +931,135 @@ fn without_named_requirements_the_route_is_never_read() {
             .any(|r| r == "Name" || r == "Requirement" || r == "Metadata"),
         "{reads:?}"
     );
+}
+
+/// A provider that publishes the RS256 key only after `publish_after` fetches; each
+/// `request_refetch` is answered with the next fetch, like a store whose fetch is due.
+struct Rotating {
+    without: Rc<KeySet>,
+    with: Rc<KeySet>,
+    fetches: u64,
+    publish_after: u64,
+    asked: usize,
+    not_found: Vec<String>,
+}
+
+impl Rotating {
+    fn new(publish_after: u64) -> Self {
+        let set = |jwks: serde_json::Value| {
+            Rc::new(
+                KeySet::parse(
+                    jwks.to_string().as_bytes(),
+                    &crate::verify::Verifier::default(),
+                )
+                .unwrap()
+                .keys,
+            )
+        };
+        let rs = minter().signing_key(Alg::Rs256).unwrap().public_jwk();
+        let es = minter().signing_key(Alg::Es384).unwrap().public_jwk();
+        Self {
+            without: set(json!({"keys": [es.clone()]})),
+            with: set(json!({"keys": [es, rs]})),
+            fetches: 1,
+            publish_after,
+            asked: 0,
+            not_found: Vec::new(),
+        }
+    }
+
+    /// One more fetch completed.
+    fn fetched(&mut self) {
+        self.fetches += 1;
+    }
+}
+
+impl KeySource for Rotating {
+    fn availability(&mut self, _index: usize) -> Availability {
+        let published = self.fetches > self.publish_after;
+        let set = if published { &self.with } else { &self.without };
+        Availability::Ready(
+            Rc::clone(set),
+            crate::keys::store::KeyVersion {
+                generation: if published { 2 } else { 1 },
+                fetches: self.fetches,
+            },
+        )
+    }
+    fn request_refetch(
+        &mut self,
+        _index: usize,
+        _kid: &str,
+        seen: crate::keys::store::KeyVersion,
+    ) -> Refetch {
+        self.asked += 1;
+        Refetch::Await(seen.fetches + 1)
+    }
+    fn kid_not_found(&mut self, _index: usize, kid: &str) {
+        self.not_found.push(kid.to_string());
+    }
+}
+
+#[test]
+fn an_unknown_kid_is_held_through_refetches_until_its_key_arrives() {
+    let config = config();
+    let header = bearer(&MintRequest::new(Alg::Rs256));
+    let now = now_ms();
+    // Published two fetches late (a token signed before its key was published): the request
+    // waits through both refetches, and passes.
+    let mut keys = Rotating::new(2);
+    let mut cache = no_cache();
+    let mut decision = on_request_headers(
+        &config,
+        &Headers::auth(Some(&header)),
+        &mut keys,
+        &mut cache,
+        now,
+    );
+    for round in 0..2 {
+        let Decision::Wait(pending) = decision else {
+            panic!("round {round}: {decision:?}")
+        };
+        // Before the awaited fetch answers, the request stays held without asking again.
+        let asked = keys.asked;
+        let again = on_keys_changed(
+            &config,
+            (*pending).clone(),
+            &mut keys,
+            &mut cache,
+            false,
+            now,
+        );
+        assert!(matches!(again, Decision::Wait(_)));
+        assert_eq!(keys.asked, asked);
+        keys.fetched();
+        decision = on_keys_changed(&config, *pending, &mut keys, &mut cache, false, now);
+    }
+    assert!(matches!(decision, Decision::Allow(_)), "{decision:?}");
+    assert_eq!(keys.asked, 2);
+    assert!(keys.not_found.is_empty());
+}
+
+#[test]
+fn an_unknown_kid_whose_wait_runs_out_is_refused_and_remembered() {
+    let config = config();
+    let header = bearer(&MintRequest::new(Alg::Rs256));
+    let now = now_ms();
+    let mut keys = Rotating::new(u64::MAX);
+    let mut cache = no_cache();
+    let Decision::Wait(pending) = on_request_headers(
+        &config,
+        &Headers::auth(Some(&header)),
+        &mut keys,
+        &mut cache,
+        now,
+    ) else {
+        panic!("not held")
+    };
+    keys.fetched();
+    match on_keys_changed(&config, *pending, &mut keys, &mut cache, true, now) {
+        Decision::Deny(err, Some(0)) => assert_eq!(err.code, ErrorCode::InvalidToken),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(keys.not_found, [Alg::Rs256.kid(1)]);
 }
