@@ -11,6 +11,7 @@
 
 mod support;
 
+use base64::Engine;
 use serde_json::{json, Value};
 use support::{EnvoyOptions, IdpOptions, Response, Testbed};
 use testbed::idp::IdpServer;
@@ -632,4 +633,72 @@ fn clear_route_cache_lets_a_claim_choose_the_route() {
             tb.envoy.log()
         );
     }
+}
+
+#[test]
+fn subjects_max_lifetime_and_a_padded_payload_header() {
+    let tb = Testbed::start_with(
+        IdpOptions::default(),
+        |_| {},
+        |idp| {
+            let mut provider = auth0_provider(idp);
+            provider["subjects"] = json!({"prefix": "SVC|", "ignore_case": true});
+            provider["max_lifetime"] = json!("3600s");
+            provider["forward_payload_header"] = json!("x-jwt-payload");
+            provider["pad_forward_payload_header"] = json!(true);
+            json!({"realm": REALM, "providers": [provider]})
+        },
+    );
+    let invalid = |description: &str| {
+        format!(
+            "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{description}\""
+        )
+    };
+    let denied = |token: &str, description: &str| {
+        let r = tb.get_with_token("/", token);
+        assert_code(&r, 401, "invalid_claims");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some(invalid(description).as_str())
+        );
+    };
+
+    // `sub` matches the prefix in any case; the payload header is padded to a multiple of four
+    // and decodes (standard base64url with padding) to the token's own payload.
+    for sub in ["svc|billing", "SVC|b", "Svc|ab"] {
+        let token = auth0_token(&tb, json!({"sub": sub}));
+        let headers = upstream_headers(&tb.get_with_token("/", &token));
+        let forwarded = headers["x-jwt-payload"].as_str().unwrap();
+        let in_token = token.split('.').nth(1).unwrap();
+        assert_eq!(forwarded.len() % 4, 0, "{forwarded}");
+        assert_eq!(forwarded.trim_end_matches('='), in_token);
+        assert!(forwarded.len() - in_token.len() < 4);
+        let decoded = base64::engine::general_purpose::URL_SAFE
+            .decode(forwarded)
+            .unwrap();
+        let payload: Value = serde_json::from_slice(&decoded).unwrap();
+        assert_eq!(payload["sub"], sub);
+    }
+    denied(
+        &auth0_token(&tb, json!({"sub": "user|svc|x"})),
+        "Token subject is not accepted",
+    );
+    denied(
+        &auth0_token(&tb, json!({"sub": Value::Null})),
+        "Token has no subject",
+    );
+
+    // max_lifetime: exactly an hour passes, a second more does not, and both claims are needed.
+    let lifetime = |secs: i64| {
+        tb.mint(&MintRequest {
+            lifetime_secs: Some(secs),
+            ..MintRequest::new(Alg::Rs256).claim("sub", "svc|x")
+        })
+    };
+    assert_eq!(tb.get_with_token("/", &lifetime(3_600)).status, 200);
+    denied(&lifetime(3_601), "Token lifetime is too long");
+    denied(
+        &auth0_token(&tb, json!({"sub": "svc|x", "iat": Value::Null})),
+        "Token lacks the iat or exp its lifetime needs",
+    );
 }

@@ -16,6 +16,56 @@ pub struct ClaimToHeader {
     pub header_name: String,
 }
 
+/// What a token's `sub` must match (Envoy's `subjects`, a `StringMatcher` without `safe_regex`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectMatcher {
+    /// How `sub` is compared with `value`.
+    pub kind: SubjectMatch,
+    /// The text compared with.
+    pub value: String,
+    /// Compare ASCII case-insensitively.
+    pub ignore_case: bool,
+}
+
+/// The comparisons of [`SubjectMatcher`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectMatch {
+    /// `sub` equals the value.
+    Exact,
+    /// `sub` starts with it.
+    Prefix,
+    /// `sub` ends with it.
+    Suffix,
+    /// `sub` contains it.
+    Contains,
+}
+
+impl SubjectMatcher {
+    /// Whether `sub` matches. Byte comparisons, not `str::contains`: the two-way searcher
+    /// costs about 10 KB of module for subjects a few dozen bytes long.
+    pub fn matches(&self, sub: &str) -> bool {
+        let (sub, value) = (sub.as_bytes(), self.value.as_bytes());
+        let same = |part: &[u8]| {
+            if self.ignore_case {
+                part.eq_ignore_ascii_case(value)
+            } else {
+                part == value
+            }
+        };
+        let n = value.len();
+        match self.kind {
+            SubjectMatch::Exact => same(sub),
+            SubjectMatch::Prefix => sub.get(..n).is_some_and(same),
+            SubjectMatch::Suffix => sub
+                .len()
+                .checked_sub(n)
+                .and_then(|at| sub.get(at..))
+                .is_some_and(same),
+            SubjectMatch::Contains => sub.windows(n.max(1)).any(same),
+        }
+    }
+}
+
 /// One identity provider: who issues tokens, for whom, and where its keys are.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provider {
@@ -46,6 +96,11 @@ pub struct Provider {
     pub clear_route_cache: bool,
     /// Header that receives the token's payload (base64url, as in the token).
     pub forward_payload_header: Option<String>,
+    /// Pad that payload with `=` to a multiple of four characters (Envoy's
+    /// `pad_forward_payload_header`), for upstreams whose base64 decoder needs it.
+    pub pad_forward_payload_header: bool,
+    /// What `sub` must match; `None` takes any subject.
+    pub subjects: Option<SubjectMatcher>,
     /// Claims copied to headers.
     pub claim_to_headers: Vec<ClaimToHeader>,
     /// Claims that hold scopes.
@@ -107,11 +162,66 @@ pub(super) struct RawProvider {
     #[serde(default)]
     forward_payload_header: Option<String>,
     #[serde(default)]
+    pad_forward_payload_header: bool,
+    #[serde(default)]
+    subjects: Option<RawSubjectMatcher>,
+    #[serde(default)]
     claim_to_headers: Vec<RawClaimToHeader>,
     #[serde(default)]
     scope_claims: Option<Vec<String>>,
     #[serde(default)]
     require_typ_at_jwt: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSubjectMatcher {
+    #[serde(default)]
+    exact: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    suffix: Option<String>,
+    #[serde(default)]
+    contains: Option<String>,
+    #[serde(default)]
+    safe_regex: Option<serde_json::Value>,
+    #[serde(default)]
+    ignore_case: bool,
+}
+
+impl RawSubjectMatcher {
+    fn compile(self, at: &str) -> Result<SubjectMatcher, ConfigError> {
+        if self.safe_regex.is_some() {
+            return Err(ConfigError::new(
+                format!("{at}.safe_regex"),
+                "regular expressions are not supported (no regex engine in the module); use exact, prefix, suffix or contains",
+            ));
+        }
+        let given = [
+            (SubjectMatch::Exact, self.exact),
+            (SubjectMatch::Prefix, self.prefix),
+            (SubjectMatch::Suffix, self.suffix),
+            (SubjectMatch::Contains, self.contains),
+        ]
+        .into_iter()
+        .filter_map(|(kind, value)| value.map(|v| (kind, v)))
+        .collect::<Vec<_>>();
+        let [(kind, value)] = <[_; 1]>::try_from(given).map_err(|_| {
+            ConfigError::new(
+                at.to_string(),
+                "needs exactly one of exact, prefix, suffix or contains",
+            )
+        })?;
+        if value.is_empty() && kind != SubjectMatch::Exact {
+            return Err(ConfigError::new(at.to_string(), "must not be empty"));
+        }
+        Ok(SubjectMatcher {
+            kind,
+            value,
+            ignore_case: self.ignore_case,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -287,6 +397,16 @@ impl Provider {
             }
             sources.push(TokenSource::Cookie(name));
         }
+        let subjects = match raw.subjects {
+            Some(raw) => Some(raw.compile(&format!("{at}.subjects"))?),
+            None => None,
+        };
+        if raw.pad_forward_payload_header && raw.forward_payload_header.is_none() {
+            return Err(ConfigError::new(
+                format!("{at}.pad_forward_payload_header"),
+                "needs forward_payload_header",
+            ));
+        }
         let forward_payload_header = match raw.forward_payload_header {
             Some(name) => Some(owned_header_name(
                 &name,
@@ -332,6 +452,8 @@ impl Provider {
             forward: raw.forward,
             clear_route_cache: raw.clear_route_cache,
             forward_payload_header,
+            pad_forward_payload_header: raw.pad_forward_payload_header,
+            subjects,
             claim_to_headers,
             scope_claims,
             typ_policy: if raw.require_typ_at_jwt {

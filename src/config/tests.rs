@@ -434,3 +434,46 @@ fn stat_prefix_is_one_unreserved_segment() {
         assert_eq!(parse(value).unwrap_err().field, "stat_prefix", "{bad:?}");
     }
 }
+
+#[test]
+fn subjects_take_one_string_match_and_refuse_regexes() {
+    use crate::config::provider::{SubjectMatch, SubjectMatcher};
+    let with = |subjects: serde_json::Value| {
+        let mut value = minimal();
+        value["providers"][0]["subjects"] = subjects;
+        parse(value)
+    };
+    let config = with(json!({"prefix": "Spiffe://Example.org/", "ignore_case": true})).unwrap();
+    assert_eq!(
+        config.providers[0].subjects,
+        Some(SubjectMatcher {
+            kind: SubjectMatch::Prefix,
+            value: "Spiffe://Example.org/".into(),
+            ignore_case: true,
+        })
+    );
+    let err = with(json!({"safe_regex": {"regex": ".*"}})).unwrap_err();
+    assert_eq!(err.field, "providers[0].subjects.safe_regex");
+    for two_or_none in [json!({"exact": "a", "prefix": "b"}), json!({})] {
+        let err = with(two_or_none).unwrap_err();
+        assert_eq!(err.field, "providers[0].subjects");
+    }
+    assert_eq!(
+        with(json!({"contains": ""})).unwrap_err().field,
+        "providers[0].subjects"
+    );
+    assert_eq!(
+        with(json!({"glob": "*"})).unwrap_err().field,
+        "providers[0].subjects.glob"
+    );
+}
+
+#[test]
+fn padding_the_payload_header_needs_the_header() {
+    let mut value = minimal();
+    value["providers"][0]["pad_forward_payload_header"] = json!(true);
+    let err = parse(value.clone()).unwrap_err();
+    assert_eq!(err.field, "providers[0].pad_forward_payload_header");
+    value["providers"][0]["forward_payload_header"] = json!("x-jwt-payload");
+    assert!(parse(value).unwrap().providers[0].pad_forward_payload_header);
+}

@@ -122,6 +122,7 @@ pub fn rules(provider: &Provider) -> ClaimRules<'_> {
         clock_skew_seconds: provider.clock_skew_seconds,
         require_expiration: provider.require_expiration,
         max_lifetime_seconds: provider.max_lifetime_seconds,
+        subjects: provider.subjects.as_ref(),
     }
 }
 

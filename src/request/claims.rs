@@ -24,6 +24,8 @@ pub struct ClaimRules<'a> {
     pub require_expiration: bool,
     /// The longest `exp - iat` accepted; with it, both claims must be present.
     pub max_lifetime_seconds: Option<u64>,
+    /// What `sub` must match; with it, `sub` must be present.
+    pub subjects: Option<&'a crate::config::provider::SubjectMatcher>,
 }
 
 fn invalid(description: &'static str) -> AuthError {
@@ -97,6 +99,13 @@ pub fn check(
             return Err(invalid("A registered claim is not a string"));
         }
     }
+    if let Some(subjects) = rules.subjects {
+        match claims.get("sub").and_then(Value::as_str) {
+            Some(sub) if subjects.matches(sub) => {}
+            Some(_) => return Err(invalid("Token subject is not accepted")),
+            None => return Err(invalid("Token has no subject")),
+        }
+    }
     // `aud` is a string or an array of strings (RFC 7519 section 4.1.3) even when it is not
     // checked, so a malformed one never passes on to whatever reads the claims next.
     let audience: Vec<&str> = match claims.get("aud") {
@@ -137,6 +146,7 @@ mod tests {
             clock_skew_seconds: 60,
             require_expiration: true,
             max_lifetime_seconds: None,
+            subjects: None,
         }
     }
 
@@ -312,5 +322,77 @@ mod tests {
             no_iat.description,
             "Token lacks the iat or exp its lifetime needs"
         );
+    }
+
+    #[test]
+    fn subjects_check_sub_and_need_it() {
+        use crate::config::provider::{SubjectMatch, SubjectMatcher};
+        let audiences = vec!["api".to_string()];
+        let matcher = |kind, value: &str, ignore_case| SubjectMatcher {
+            kind,
+            value: value.into(),
+            ignore_case,
+        };
+        let run_with = |matcher: &SubjectMatcher, claims: Value| {
+            let rules = ClaimRules {
+                subjects: Some(matcher),
+                ..rules(&audiences)
+            };
+            let mut all = json!({"iss": "https://idp/", "aud": "api", "exp": NOW + 10});
+            all.as_object_mut()
+                .unwrap()
+                .extend(claims.as_object().unwrap().clone());
+            check(all.as_object().unwrap(), &rules, NOW)
+        };
+        let spiffe = "spiffe://example.org/ns/a/sa/b";
+        for (kind, value, ignore_case, sub, ok) in [
+            (SubjectMatch::Exact, spiffe, false, spiffe, true),
+            (
+                SubjectMatch::Exact,
+                spiffe,
+                false,
+                "spiffe://example.org/ns/a",
+                false,
+            ),
+            (
+                SubjectMatch::Prefix,
+                "spiffe://example.org/",
+                false,
+                spiffe,
+                true,
+            ),
+            (
+                SubjectMatch::Prefix,
+                "spiffe://example.org/",
+                false,
+                "SPIFFE://example.org/x",
+                false,
+            ),
+            (
+                SubjectMatch::Prefix,
+                "spiffe://example.org/",
+                true,
+                "SPIFFE://example.org/x",
+                true,
+            ),
+            (SubjectMatch::Suffix, "/sa/b", false, spiffe, true),
+            (SubjectMatch::Suffix, "/sa/c", false, spiffe, false),
+            (SubjectMatch::Contains, "/ns/a/", false, spiffe, true),
+            (SubjectMatch::Contains, "/ns/z/", false, spiffe, false),
+        ] {
+            let result = run_with(&matcher(kind, value, ignore_case), json!({"sub": sub}));
+            if ok {
+                assert_eq!(result, Ok(()), "{kind:?} {value} {sub}");
+            } else {
+                let err = result.unwrap_err();
+                assert_eq!(err.code, ErrorCode::InvalidClaims);
+                assert_eq!(err.description, "Token subject is not accepted");
+            }
+        }
+        let exact = matcher(SubjectMatch::Exact, spiffe, false);
+        let err = run_with(&exact, json!({})).unwrap_err();
+        assert_eq!(err.description, "Token has no subject");
+        let err = run_with(&exact, json!({"sub": 7})).unwrap_err();
+        assert_eq!(err.description, "A registered claim is not a string");
     }
 }

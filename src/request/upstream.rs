@@ -74,7 +74,13 @@ impl Edits {
             }
         }
         if let Some(name) = &provider.forward_payload_header {
-            self.set.push((name.clone(), payload_b64.to_string()));
+            let mut payload = payload_b64.to_string();
+            if provider.pad_forward_payload_header {
+                while !payload.len().is_multiple_of(4) {
+                    payload.push('=');
+                }
+            }
+            self.set.push((name.clone(), payload));
         }
         self.clear_route_cache = provider.clear_route_cache;
         if !provider.forward {

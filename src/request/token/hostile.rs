@@ -58,6 +58,7 @@ fn run_with(token: &str, allowed: &[Algorithm]) -> Result<(), AuthError> {
         clock_skew_seconds: 60,
         require_expiration: true,
         max_lifetime_seconds: None,
+        subjects: None,
     };
     claims::check(&parsed.claims, &rules, now())?;
     let keys = KeySet::parse(
