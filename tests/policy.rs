@@ -133,6 +133,58 @@ fn upstream_headers(response: &Response) -> Value {
     response.json()["headers"].clone()
 }
 
+/// An RBAC filter placed after this one: requests under `prefix` need filter state `key` equal
+/// to `value`; everything else is allowed.
+fn rbac_requiring(prefix: &str, key: &str, value: &str) -> Value {
+    json!({
+        "name": "envoy.filters.http.rbac",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "ALLOW", "policies": {
+                "elsewhere": {
+                    "permissions": [{"not_rule": {"url_path": {"path": {"prefix": prefix}}}}],
+                    "principals": [{"any": true}]
+                },
+                "filter-state": {
+                    "permissions": [{"any": true}],
+                    "principals": [{"filter_state": {
+                        "key": key,
+                        "string_match": {"exact": value}
+                    }}]
+                }
+            }}
+        }
+    })
+}
+
+/// A file access log at `path`, one line per request in `format`.
+fn file_access_log(path: &str, format: &str) -> Value {
+    json!([{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {"text_format_source": {"inline_string": format}}
+        }
+    }])
+}
+
+/// The access log's lines once it holds `expected.len()` of them (Envoy writes it
+/// asynchronously, flushed every second by default), asserted equal to `expected`.
+fn assert_access_log(path: &std::path::Path, expected: &[&str]) {
+    let mut lines = Vec::new();
+    let complete = support::wait_until(std::time::Duration::from_secs(10), &mut || {
+        lines = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.len() >= expected.len()
+    });
+    assert!(complete, "access log: {lines:?}");
+    assert_eq!(lines, expected);
+}
+
 #[test]
 fn auth0_guide_public_user_and_scoped_admin() {
     let tb = start(false);
@@ -503,34 +555,12 @@ fn claims_reach_rbac_and_the_access_log_through_filter_state() {
     let tb = Testbed::start_with(
         IdpOptions::default(),
         move |options: &mut EnvoyOptions| {
-            options.filters_after = vec![json!({
-                "name": "envoy.filters.http.rbac",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
-                    "rules": {"action": "ALLOW", "policies": {
-                        "not-rbac": {
-                            "permissions": [{"not_rule": {"url_path": {"path": {"prefix": "/rbac"}}}}],
-                            "principals": [{"any": true}]
-                        },
-                        "only-user-1": {
-                            "permissions": [{"any": true}],
-                            "principals": [{"filter_state": {
-                                "key": "wasm.jwt_authn_wasm.sub",
-                                "string_match": {"exact": "user-1"}
-                            }}]
-                        }
-                    }}
-                }
-            })];
-            options.access_log = Some(json!([{
-                "name": "envoy.access_loggers.file",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                    "path": log_path,
-                    "log_format": {"text_format_source": {"inline_string":
-                        "%REQ(:PATH)% %RESPONSE_CODE% sub=%FILTER_STATE(wasm.jwt_authn_wasm.sub:PLAIN)% provider=%FILTER_STATE(wasm.jwt_authn_wasm.provider:PLAIN)% status=%FILTER_STATE(wasm.jwt_authn_wasm.status:PLAIN)%\n"}}
-                }
-            }]));
+            options.filters_after =
+                vec![rbac_requiring("/rbac", "wasm.jwt_authn_wasm.sub", "user-1")];
+            options.access_log = Some(file_access_log(
+                &log_path,
+                "%REQ(:PATH)% %RESPONSE_CODE% sub=%FILTER_STATE(wasm.jwt_authn_wasm.sub:PLAIN)% provider=%FILTER_STATE(wasm.jwt_authn_wasm.provider:PLAIN)% status=%FILTER_STATE(wasm.jwt_authn_wasm.status:PLAIN)%\n",
+            ));
         },
         |idp| {
             json!({
@@ -559,7 +589,6 @@ fn claims_reach_rbac_and_the_access_log_through_filter_state() {
         "authorization_header_missing",
     );
 
-    // Envoy writes the access log asynchronously (flushed every second by default).
     let expected = [
         "/rbac/x 200 sub=user-1 provider=auth0 status=ok",
         "/rbac/y 403 sub=user-2 provider=auth0 status=ok",
@@ -567,17 +596,7 @@ fn claims_reach_rbac_and_the_access_log_through_filter_state() {
         "/expired 401 sub=- provider=- status=token_expired",
         "/missing 401 sub=- provider=- status=authorization_header_missing",
     ];
-    let mut lines = Vec::new();
-    let complete = support::wait_until(std::time::Duration::from_secs(10), &mut || {
-        lines = std::fs::read_to_string(&access_log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        lines.len() >= expected.len()
-    });
-    assert!(complete, "access log: {lines:?}");
-    assert_eq!(lines, expected);
+    assert_access_log(&access_log, &expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -701,4 +720,122 @@ fn subjects_max_lifetime_and_a_padded_payload_header() {
         &auth0_token(&tb, json!({"sub": "svc|x", "iat": Value::Null})),
         "Token lacks the iat or exp its lifetime needs",
     );
+}
+
+/// `allow_missing` and `allow_missing_or_failed`, as Envoy's: the request goes on, the claim
+/// headers a client forged are still removed, and the failure reaches an RBAC filter after this
+/// one (filter state `status`), the access log and the labelled metrics.
+#[test]
+fn allow_missing_and_allow_missing_or_failed_pass_and_record_the_failure() {
+    let dir = support::unique_temp_dir("tolerant-access");
+    let access_log = dir.join("access.log");
+    let log_path = access_log.to_string_lossy().into_owned();
+    let tb = Testbed::start_with(
+        IdpOptions::default(),
+        move |options: &mut EnvoyOptions| {
+            // /failed/members needs a verified token: RBAC refuses any other status there.
+            options.filters_after = vec![rbac_requiring(
+                "/failed/members",
+                "wasm.jwt_authn_wasm.status",
+                "ok",
+            )];
+            options.access_log = Some(file_access_log(
+                &log_path,
+                "%REQ(:PATH)% %RESPONSE_CODE% sub=%FILTER_STATE(wasm.jwt_authn_wasm.sub:PLAIN)% status=%FILTER_STATE(wasm.jwt_authn_wasm.status:PLAIN)%\n",
+            ));
+        },
+        |idp| {
+            let mut provider = auth0_provider(idp);
+            provider["claim_to_headers"] = json!([{"claim_name": "sub", "header_name": "x-user"}]);
+            json!({
+                "realm": REALM,
+                "providers": [provider],
+                "filter_state": {"claims": [{"claim_name": "sub", "key": "sub"}]},
+                "rules": [
+                    {"match": {"path_separated_prefix": "/missing"}, "requires": {"allow_missing": {}}},
+                    {"match": {"path_separated_prefix": "/failed"}, "requires": {"allow_missing_or_failed": {"providers": ["auth0"]}}}
+                ]
+            })
+        },
+    );
+    let valid = auth0_token(&tb, json!({"sub": "user-1"}));
+    let expired = tb.mint(&MintRequest {
+        expired: true,
+        ..MintRequest::new(Alg::Rs256)
+    });
+    let forged_user: (&str, &[u8]) = ("x-user", b"admin");
+    let with_token = |token: &str| [("authorization", bearer(token))];
+    let get = |target: &str, authorization: Option<&[u8]>| {
+        let mut headers = vec![forged_user];
+        if let Some(value) = authorization {
+            headers.push(("authorization", value));
+        }
+        tb.get(target, &headers)
+    };
+
+    // allow_missing: no token, or credentials in another scheme, pass without claims; a bad
+    // token is still refused.
+    let headers = upstream_headers(&get("/missing/a", None));
+    assert!(headers.get("x-user").is_none(), "{headers}");
+    let headers = upstream_headers(&get("/missing/b", Some(b"Basic dXNlcjpwYXNz")));
+    assert!(headers.get("x-user").is_none(), "{headers}");
+    assert_eq!(headers["authorization"], "Basic dXNlcjpwYXNz");
+    let headers = upstream_headers(&get("/missing/c", Some(&with_token(&valid)[0].1)));
+    assert_eq!(headers["x-user"], "user-1");
+    let r = get("/missing/d", Some(&with_token(&expired)[0].1));
+    assert_code(&r, 401, "token_expired");
+
+    // allow_missing_or_failed: an expired token passes too, without its claims; the RBAC
+    // filter after this one still sees that it failed.
+    let headers = upstream_headers(&get("/failed/a", Some(&with_token(&expired)[0].1)));
+    assert!(headers.get("x-user").is_none(), "{headers}");
+    let headers = upstream_headers(&get("/failed/b", Some(b"Bearer not.a.jwt")));
+    assert!(headers.get("x-user").is_none(), "{headers}");
+    let r = get("/failed/members", Some(&with_token(&expired)[0].1));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.text(), "RBAC: access denied");
+    let headers = upstream_headers(&get("/failed/members", Some(&with_token(&valid)[0].1)));
+    assert_eq!(headers["x-user"], "user-1");
+    // A route that tolerates nothing is unchanged: no rule matches, so the default denies.
+    assert_code(&get("/other", None), 403, "access_denied");
+
+    let expected = [
+        "/missing/a 200 sub=- status=authorization_header_missing",
+        "/missing/b 200 sub=- status=invalid_header",
+        "/missing/c 200 sub=user-1 status=ok",
+        "/missing/d 401 sub=- status=token_expired",
+        "/failed/a 200 sub=- status=token_expired",
+        "/failed/b 200 sub=- status=invalid_token",
+        "/failed/members 403 sub=- status=token_expired",
+        "/failed/members 200 sub=user-1 status=ok",
+        "/other 403 sub=- status=access_denied",
+    ];
+    assert_access_log(&access_log, &expected);
+
+    // Counted as allowed, and by the failure let through (labelled by envoy.yaml's tags).
+    let (mut allowed, mut unverified) = (None, [None; 4]);
+    let counted = support::wait_until(std::time::Duration::from_secs(5), &mut || {
+        let (_, text) = tb.envoy.admin_get("/stats/prometheus");
+        let value = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        };
+        allowed = value("jwt_authn_requests_allowed");
+        unverified = [
+            "authorization_header_missing",
+            "invalid_header",
+            "token_expired",
+            "invalid_token",
+        ]
+        .map(|code| {
+            value(&format!(
+                "jwt_authn_requests_allowed_unverified{{code=\"{code}\"}}"
+            ))
+        });
+        allowed == Some(7)
+    });
+    assert!(counted, "requests_allowed: {allowed:?}");
+    assert_eq!(unverified, [Some(1), Some(1), Some(2), Some(1)]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -447,6 +447,20 @@ impl Config {
         .unwrap_or(&self.default)
     }
 
+    /// Whether some requirement lets a failed or missing token through (`allow_missing`,
+    /// `allow_missing_or_failed`), so those requests get their own counters.
+    pub fn tolerates_failures(&self) -> bool {
+        std::iter::once(&self.default)
+            .chain(self.rules.iter().map(|rule| &rule.requires))
+            .chain(self.named.iter().map(|(_, requires)| requires))
+            .any(|r| {
+                matches!(
+                    r,
+                    Requirement::AllowMissing(_) | Requirement::AllowMissingOrFailed(_)
+                )
+            })
+    }
+
     /// Whether routes may choose requirements (some are named), so the route is read.
     pub fn routes_choose(&self) -> bool {
         !self.named.is_empty()

@@ -76,6 +76,12 @@ pub enum Requirement {
     Deny,
     /// A valid token from one of these providers (indices); empty means any provider.
     Token(Vec<usize>),
+    /// Like `Token`, but a request with no token at all passes (Envoy's `allow_missing`); a
+    /// token that is present must be valid.
+    AllowMissing(Vec<usize>),
+    /// Like `Token`, but every request passes, with or without a valid token (Envoy's
+    /// `allow_missing_or_failed`); the failure is left for later filters and logs.
+    AllowMissingOrFailed(Vec<usize>),
     /// Scopes of the valid token.
     Scopes(ScopeMode, Vec<String>),
     /// A condition on a claim of the valid token (`name` may be a dotted path).
@@ -139,6 +145,14 @@ pub(crate) enum RawRequirement {
     Public {},
     Deny {},
     Token {
+        #[serde(default)]
+        providers: Vec<String>,
+    },
+    AllowMissing {
+        #[serde(default)]
+        providers: Vec<String>,
+    },
+    AllowMissingOrFailed {
         #[serde(default)]
         providers: Vec<String>,
     },
@@ -235,6 +249,25 @@ fn valid_scope(scope: &str) -> bool {
             .all(|b| b == b'!' || (b'#'..=b'[').contains(&b) || (b']'..=b'~').contains(&b))
 }
 
+/// The indices of the providers `names` lists (`at` is the requirement's field path).
+fn provider_indices(
+    providers: &[String],
+    names: &[String],
+    at: &str,
+) -> Result<Vec<usize>, Invalid> {
+    let mut indices = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let index = providers.iter().position(|p| p == name).ok_or_else(|| {
+            invalid(
+                &format!("{at}.providers[{i}]"),
+                format!("no provider is named `{name}`"),
+            )
+        })?;
+        indices.push(index);
+    }
+    Ok(indices)
+}
+
 impl RawRequirement {
     /// Validates against the provider names; `top` is false inside `all`/`any`.
     pub(crate) fn validate(
@@ -244,27 +277,28 @@ impl RawRequirement {
         top: bool,
     ) -> Result<Requirement, Invalid> {
         Ok(match self {
-            Self::Public {} | Self::Deny {} if !top => {
+            Self::Public {}
+            | Self::Deny {}
+            | Self::AllowMissing { .. }
+            | Self::AllowMissingOrFailed { .. }
+                if !top =>
+            {
                 return Err(invalid(
                     at,
-                    "`public` and `deny` stand alone, not inside `all`/`any`",
+                    "`public`, `deny`, `allow_missing` and `allow_missing_or_failed` stand alone, not inside `all`/`any`",
                 ))
             }
             Self::Public {} => Requirement::Public,
             Self::Deny {} => Requirement::Deny,
             Self::Token { providers: names } => {
-                let mut indices = Vec::with_capacity(names.len());
-                for (i, name) in names.iter().enumerate() {
-                    let index = providers.iter().position(|p| p == name).ok_or_else(|| {
-                        invalid(
-                            &format!("{at}.token.providers[{i}]"),
-                            format!("no provider is named `{name}`"),
-                        )
-                    })?;
-                    indices.push(index);
-                }
-                Requirement::Token(indices)
+                Requirement::Token(provider_indices(providers, &names, &format!("{at}.token"))?)
             }
+            Self::AllowMissing { providers: names } => Requirement::AllowMissing(
+                provider_indices(providers, &names, &format!("{at}.allow_missing"))?,
+            ),
+            Self::AllowMissingOrFailed { providers: names } => Requirement::AllowMissingOrFailed(
+                provider_indices(providers, &names, &format!("{at}.allow_missing_or_failed"))?,
+            ),
             Self::Scopes(RawScopes { all_of, any_of }) => {
                 let (mode, scopes) = match (all_of, any_of) {
                     (Some(s), None) => (ScopeMode::AllOf, s),

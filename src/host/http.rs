@@ -90,6 +90,9 @@ pub fn apply(decision: Decision, config: &Config, metrics: &Metrics) -> bool {
     match decision {
         Decision::Allow(edits) => {
             metrics.allowed(edits.provider);
+            if let Some(code) = edits.tolerated {
+                metrics.allowed_unverified(code);
+            }
             apply_edits(&edits);
             set_filter_state(&edits.state);
             if edits.clear_route_cache {

@@ -18,6 +18,9 @@ use std::cell::Cell;
 pub struct Metrics {
     allowed: Option<usize>,
     denied: Vec<(ErrorCode, usize)>,
+    /// Requests let through without a verified token, by the failure tolerated (only defined
+    /// when a requirement tolerates failures).
+    unverified: Vec<(ErrorCode, usize)>,
     providers: Vec<ProviderMetrics>,
     cache_hits: Option<usize>,
     cache_misses: Option<usize>,
@@ -75,6 +78,20 @@ impl Metrics {
                     .map(|slot| (*code, slot))
             })
             .collect();
+        let unverified = if config.tolerates_failures() {
+            ErrorCode::ALL
+                .iter()
+                .filter_map(|code| {
+                    counter(format!(
+                        "{root}.requests_allowed_unverified.code.{}",
+                        code.as_str()
+                    ))
+                    .map(|slot| (*code, slot))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let providers = config
             .providers
             .iter()
@@ -101,6 +118,7 @@ impl Metrics {
         Self {
             allowed,
             denied,
+            unverified,
             providers,
             cache_hits,
             cache_misses,
@@ -131,6 +149,16 @@ impl Metrics {
         if let Some(p) = provider.and_then(|i| self.providers.get(i)) {
             self.add(p.allowed);
         }
+    }
+
+    /// Counts a request let through despite `code` (`allow_missing`, `allow_missing_or_failed`).
+    pub fn allowed_unverified(&self, code: ErrorCode) {
+        self.add(
+            self.unverified
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, slot)| *slot),
+        );
     }
 
     /// Counts a denied request by code (and provider, when one was chosen).

@@ -128,7 +128,6 @@ fn decide(
     now_ms: u64,
     method: &str,
 ) -> Decision {
-    let edits = Edits::strip_owned(config);
     // The path matters only to rules and to tokens in query parameters; skip the host call
     // (and the normalization) when neither is configured.
     let target = if config.rules.is_empty() && !config.tokens_in_params {
@@ -140,6 +139,21 @@ fn decide(
         Ok(chosen) => chosen,
         Err(err) => return Decision::Deny(err, None),
     };
+    let decision = held_to(config, chosen, headers, keys, cache, now_ms, target);
+    tolerate(config, chosen, decision)
+}
+
+/// The decision on a request held to requirement `chosen`, before [`tolerate`].
+fn held_to(
+    config: &Config,
+    chosen: RequirementId,
+    headers: &dyn RequestView,
+    keys: &mut dyn KeySource,
+    cache: &mut TokenCache,
+    now_ms: u64,
+    target: String,
+) -> Decision {
+    let edits = Edits::strip_owned(config);
     let requirement = config.requirement(chosen);
     match requirement {
         Requirement::Public => return Decision::Allow(edits),
@@ -365,6 +379,7 @@ impl HitPlan {
             provider: Some(verified.provider),
             state: Vec::new(),
             clear_route_cache: false,
+            tolerated: None,
         }))
     }
 }
@@ -401,7 +416,36 @@ pub fn on_keys_changed(
     wait_expired: bool,
     now_ms: u64,
 ) -> Decision {
-    with_keys(config, pending, keys, cache, wait_expired, now_ms)
+    let requirement = pending.requirement;
+    let decision = with_keys(config, pending, keys, cache, wait_expired, now_ms);
+    tolerate(config, requirement, decision)
+}
+
+/// `allow_missing` and `allow_missing_or_failed`: a refusal the requirement tolerates becomes
+/// a request let through without a verified token. The headers the filter owns are still
+/// stripped (no claim header can be forged), the credential is left as it came, and the failure
+/// goes to metrics and filter state, as Envoy's `failed_status_in_metadata` records it.
+/// `allow_missing` tolerates only the absence of a token: no token source present, or an
+/// `Authorization` header in another scheme (Envoy's extractor does not see those either).
+fn tolerate(config: &Config, requirement: RequirementId, decision: Decision) -> Decision {
+    let Decision::Deny(err, provider) = decision else {
+        return decision;
+    };
+    let tolerated = match config.requirement(requirement) {
+        Requirement::AllowMissing(_) => !err.bearer_attempted,
+        Requirement::AllowMissingOrFailed(_) => true,
+        _ => false,
+    };
+    if !tolerated {
+        return Decision::Deny(err, provider);
+    }
+    let mut edits = Edits::strip_owned(config);
+    edits.tolerated = Some(err.code);
+    if config.filter_state.is_some() {
+        let provider = provider.and_then(|index| config.providers.get(index));
+        edits.state = state::refused(err.code, provider);
+    }
+    Decision::Allow(edits)
 }
 
 fn with_keys(

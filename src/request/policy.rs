@@ -29,8 +29,16 @@ impl Requirement {
     pub fn candidates(&self) -> Option<Vec<usize>> {
         match self {
             Self::Public | Self::Deny | Self::Scopes(..) | Self::Claim(..) => None,
-            Self::Token(providers) if providers.is_empty() => None,
-            Self::Token(providers) => Some(providers.clone()),
+            Self::Token(providers)
+            | Self::AllowMissing(providers)
+            | Self::AllowMissingOrFailed(providers)
+                if providers.is_empty() =>
+            {
+                None
+            }
+            Self::Token(providers)
+            | Self::AllowMissing(providers)
+            | Self::AllowMissingOrFailed(providers) => Some(providers.clone()),
             Self::All(children) => {
                 children
                     .iter()
@@ -65,7 +73,9 @@ impl Requirement {
         match self {
             Self::Public => Ok(()),
             Self::Deny => Err(Shortfall::default()),
-            Self::Token(providers) => {
+            Self::Token(providers)
+            | Self::AllowMissing(providers)
+            | Self::AllowMissingOrFailed(providers) => {
                 if providers.is_empty() || providers.contains(&grant.provider) {
                     Ok(())
                 } else {

@@ -3,6 +3,7 @@
 
 use crate::config::token::TokenSource;
 use crate::config::{Config, Provider};
+use crate::error::ErrorCode;
 use crate::request::policy::claim;
 use crate::request::sources;
 use serde_json::{Map, Value};
@@ -33,6 +34,9 @@ pub struct Edits {
     pub state: crate::request::state::Properties,
     /// Whether Envoy chooses the route again after these edits (`clear_route_cache`).
     pub clear_route_cache: bool,
+    /// The failure let through by `allow_missing` or `allow_missing_or_failed`: the request
+    /// goes on without a verified token (counted, and left in filter state, as this code).
+    pub tolerated: Option<ErrorCode>,
 }
 
 impl Edits {
@@ -56,6 +60,7 @@ impl Edits {
             provider: None,
             state: Vec::new(),
             clear_route_cache: false,
+            tolerated: None,
         }
     }
 

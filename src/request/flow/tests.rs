@@ -1063,3 +1063,166 @@ fn an_unknown_kid_whose_wait_runs_out_is_refused_and_remembered() {
     }
     assert_eq!(keys.not_found, [Alg::Rs256.kid(1)]);
 }
+
+/// Two routes that tolerate failures, beside one that does not; filter state on.
+fn tolerant_config() -> Config {
+    let value = json!({
+        "providers": [{
+            "name": "idp",
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}},
+            "claim_to_headers": [{"claim_name": "sub", "header_name": "x-user"}]
+        }],
+        "filter_state": {"claims": [{"claim_name": "sub", "key": "sub"}]},
+        "rules": [
+            {"match": {"prefix": "/missing"}, "requires": {"allow_missing": {}}},
+            {"match": {"prefix": "/failed"}, "requires": {"allow_missing_or_failed": {"providers": ["idp"]}}},
+            {"match": {"prefix": "/user"}, "requires": {"token": {}}}
+        ]
+    });
+    Config::parse(value.to_string().as_bytes()).unwrap()
+}
+
+/// The failure an allowed request was let through with, after checking the forged claim
+/// header is stripped and the filter state says why.
+fn tolerated(decision: Decision) -> Option<ErrorCode> {
+    let Decision::Allow(edits) = decision else {
+        panic!("expected the request through, got {decision:?}");
+    };
+    assert!(edits.removals().any(|name| name == "x-user"));
+    let status = edits
+        .state
+        .iter()
+        .find(|(name, _)| name.ends_with(".status"))
+        .map(|(_, value)| String::from_utf8_lossy(value).into_owned());
+    match edits.tolerated {
+        Some(code) => {
+            assert!(edits.set.is_empty(), "{:?}", edits.set);
+            assert_eq!(edits.provider, None);
+            assert_eq!(status.as_deref(), Some(code.as_str()));
+        }
+        None => assert_eq!(status.as_deref(), Some("ok")),
+    }
+    edits.tolerated
+}
+
+#[test]
+fn allow_missing_passes_no_token_but_not_a_bad_one() {
+    let config = tolerant_config();
+    let at = |authorization: Option<&str>| {
+        let mut headers = Headers::request("GET", "/missing").with("x-user", "forged");
+        if let Some(value) = authorization {
+            headers = headers.with("authorization", value);
+        }
+        run(&config, &headers)
+    };
+    assert_eq!(
+        tolerated(at(None)),
+        Some(ErrorCode::AuthorizationHeaderMissing)
+    );
+    // Another scheme is no bearer token: Envoy's extractor does not see it either.
+    assert_eq!(
+        tolerated(at(Some("Basic dXNlcjpwYXNz"))),
+        Some(ErrorCode::InvalidHeader)
+    );
+    assert_eq!(
+        tolerated(at(Some(&bearer(&MintRequest::new(Alg::Rs256))))),
+        None
+    );
+    let expired = bearer(&MintRequest {
+        expired: true,
+        ..MintRequest::new(Alg::Rs256)
+    });
+    assert_eq!(code_of(at(Some(&expired))), ErrorCode::TokenExpired);
+    assert_eq!(
+        code_of(at(Some("Bearer not-a-jwt"))),
+        ErrorCode::InvalidToken
+    );
+    assert_eq!(code_of(at(Some("Bearer"))), ErrorCode::InvalidHeader);
+    // The route without a tolerant requirement is unchanged.
+    assert_eq!(
+        code_of(run(&config, &Headers::request("GET", "/user"))),
+        ErrorCode::AuthorizationHeaderMissing
+    );
+}
+
+#[test]
+fn allow_missing_or_failed_passes_every_failure_and_records_it() {
+    let config = tolerant_config();
+    let at = |authorization: &str| {
+        run(
+            &config,
+            &Headers::request("GET", "/failed")
+                .with("x-user", "forged")
+                .with("authorization", authorization),
+        )
+    };
+    let expired = bearer(&MintRequest {
+        expired: true,
+        ..MintRequest::new(Alg::Rs256)
+    });
+    let forged = format!(
+        "Bearer {}",
+        tamper_signature(&minter().mint(&MintRequest::new(Alg::Rs256)).unwrap()).unwrap()
+    );
+    assert_eq!(tolerated(at(&expired)), Some(ErrorCode::TokenExpired));
+    assert_eq!(tolerated(at(&forged)), Some(ErrorCode::InvalidToken));
+    assert_eq!(tolerated(at("Bearer")), Some(ErrorCode::InvalidHeader));
+    let valid = at(&bearer(&MintRequest::new(Alg::Rs256)));
+    let Decision::Allow(edits) = &valid else {
+        panic!("{valid:?}");
+    };
+    assert_eq!(edits.set, [("x-user".to_string(), "user-1".to_string())]);
+    assert_eq!(tolerated(valid), None);
+
+    // Keys that never come: the wait ends in 503 jwks_unavailable, let through here too.
+    let header = bearer(&MintRequest::new(Alg::Rs256));
+    let headers = Headers::request("GET", "/failed").with("authorization", &header);
+    let pending = match on_request_headers(
+        &config,
+        &headers,
+        &mut Keys(Availability::Pending),
+        &mut no_cache(),
+        now_ms(),
+    ) {
+        Decision::Wait(pending) => *pending,
+        other => panic!("expected a wait, got {other:?}"),
+    };
+    let decision = on_keys_changed(
+        &config,
+        pending,
+        &mut Keys(Availability::Pending),
+        &mut no_cache(),
+        true,
+        now_ms(),
+    );
+    assert_eq!(tolerated(decision), Some(ErrorCode::JwksUnavailable));
+}
+
+#[test]
+fn tolerant_requirements_stand_alone() {
+    for (requires, field) in [
+        (
+            json!({"any": [{"token": {}}, {"allow_missing": {}}]}),
+            "rules[0].requires.any[1]",
+        ),
+        (
+            json!({"allow_missing_or_failed": {"providers": ["nope"]}}),
+            "rules[0].requires.allow_missing_or_failed.providers[0]",
+        ),
+    ] {
+        let value = json!({
+            "providers": [{
+                "name": "idp",
+                "issuer": ISSUER,
+                "remote_jwks": {"http_uri": {"uri": "http://idp/jwks", "cluster": "idp"}}
+            }],
+            "rules": [{"match": {"prefix": "/"}, "requires": requires}]
+        });
+        let err = Config::parse(value.to_string().as_bytes()).unwrap_err();
+        assert_eq!(err.field, field, "{err:?}");
+    }
+    assert!(!config().tolerates_failures());
+    assert!(tolerant_config().tolerates_failures());
+}
