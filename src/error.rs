@@ -5,6 +5,7 @@
 //! the token) is ever echoed back.
 
 use std::fmt;
+use std::rc::Rc;
 
 /// A failure category with a stable machine-readable code and an HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,11 +26,15 @@ pub enum ErrorCode {
     JwksUnavailable,
     /// A route rule refuses the request outright (or no rule matched and the default denies).
     AccessDenied,
+    /// The DPoP proof is missing, malformed, replayed or does not fit the request (RFC 9449).
+    InvalidDpopProof,
+    /// The DPoP proof lacks the current server nonce; the reply carries one (RFC 9449 section 9).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
     /// Every code, for metrics and documentation.
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 10] = [
         Self::AuthorizationHeaderMissing,
         Self::InvalidHeader,
         Self::InvalidToken,
@@ -38,6 +43,8 @@ impl ErrorCode {
         Self::InsufficientScope,
         Self::JwksUnavailable,
         Self::AccessDenied,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
     ];
 
     /// The `code` member of the JSON reply.
@@ -51,6 +58,8 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::JwksUnavailable => "jwks_unavailable",
             Self::AccessDenied => "access_denied",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -73,6 +82,8 @@ impl ErrorCode {
             Self::InvalidHeader => Some("invalid_request"),
             Self::InvalidToken | Self::TokenExpired | Self::InvalidClaims => Some("invalid_token"),
             Self::InsufficientScope => Some("insufficient_scope"),
+            Self::InvalidDpopProof => Some("invalid_dpop_proof"),
+            Self::UseDpopNonce => Some("use_dpop_nonce"),
         }
     }
 }
@@ -94,6 +105,21 @@ pub struct AuthError {
     pub bearer_attempted: bool,
     /// Scopes to name in `WWW-Authenticate` for `insufficient_scope`.
     pub scope: Option<String>,
+    /// The `DPoP` challenge to send, when the provider (or the route) accepts DPoP.
+    pub dpop: Option<Rc<DpopChallenge>>,
+    /// Whether the token came in the `DPoP` scheme (the error then goes on that challenge).
+    pub via_dpop: bool,
+    /// A server nonce for the client (`DPoP-Nonce`), with `use_dpop_nonce`.
+    pub nonce: Option<String>,
+}
+
+/// What a `DPoP` challenge says (RFC 9449 section 7.1), worked out once per provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpopChallenge {
+    /// The `algs` parameter: the proof algorithms accepted, space-separated.
+    pub algs: String,
+    /// Whether `Bearer` is accepted too (`allowed`): then both schemes are challenged.
+    pub bearer_too: bool,
 }
 
 impl AuthError {
@@ -104,6 +130,9 @@ impl AuthError {
             description,
             bearer_attempted: true,
             scope: None,
+            dpop: None,
+            via_dpop: false,
+            nonce: None,
         }
     }
 
@@ -114,6 +143,9 @@ impl AuthError {
             description: "Authorization header is expected",
             bearer_attempted: false,
             scope: None,
+            dpop: None,
+            via_dpop: false,
+            nonce: None,
         }
     }
 
@@ -124,25 +156,58 @@ impl AuthError {
             description: "Authorization header must start with Bearer",
             bearer_attempted: false,
             scope: None,
+            dpop: None,
+            via_dpop: false,
+            nonce: None,
         }
     }
 
-    /// The `WWW-Authenticate` value for this failure (RFC 6750 section 3).
+    /// The `WWW-Authenticate` value for this failure (RFC 6750 section 3): a `Bearer` challenge,
+    /// and a `DPoP` one when DPoP is accepted (RFC 9449 section 7.1; only that one when DPoP
+    /// is required). The `error` goes on the challenge of the scheme the client used.
     pub fn www_authenticate(&self, realm: &str) -> String {
-        let mut value = format!("Bearer realm=\"{}\"", quoted_string_safe(realm));
-        if !self.bearer_attempted {
-            return value;
-        }
-        if let Some(error) = self.code.rfc6750_error() {
-            value.push_str(&format!(
-                ", error=\"{error}\", error_description=\"{}\"",
-                quoted_string_safe(self.description)
-            ));
-            if let Some(scope) = &self.scope {
-                value.push_str(&format!(", scope=\"{}\"", quoted_string_safe(scope)));
+        let error = self
+            .code
+            .rfc6750_error()
+            .filter(|_| self.bearer_attempted || self.via_dpop);
+        let dpop_error = matches!(
+            self.code,
+            ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce
+        ) || self.via_dpop;
+        let Some(dpop) = &self.dpop else {
+            let mut value = format!("Bearer realm=\"{}\"", quoted_string_safe(realm));
+            if let Some(error) = error {
+                self.push_error(&mut value, error, ", ");
             }
+            return value;
+        };
+        let mut value = String::new();
+        if dpop.bearer_too {
+            value = format!("Bearer realm=\"{}\"", quoted_string_safe(realm));
+            if let Some(error) = error.filter(|_| !dpop_error) {
+                self.push_error(&mut value, error, ", ");
+            }
+            value.push_str(", ");
         }
+        value.push_str("DPoP ");
+        // Under `required` a Bearer attempt is answered on the only challenge there is.
+        if let Some(error) = error.filter(|_| dpop_error || !dpop.bearer_too) {
+            self.push_error(&mut value, error, "");
+            value.push_str(", ");
+        }
+        value.push_str(&format!("algs=\"{}\"", quoted_string_safe(&dpop.algs)));
         value
+    }
+
+    /// Appends `error`, `error_description` and (for a scope shortfall) `scope`, after `lead`.
+    fn push_error(&self, value: &mut String, error: &str, lead: &str) {
+        value.push_str(&format!(
+            "{lead}error=\"{error}\", error_description=\"{}\"",
+            quoted_string_safe(self.description)
+        ));
+        if let Some(scope) = &self.scope {
+            value.push_str(&format!(", scope=\"{}\"", quoted_string_safe(scope)));
+        }
     }
 
     /// The local reply Envoy sends for this failure.
@@ -158,7 +223,10 @@ impl AuthError {
                 ("content-type", "application/json".to_string()),
                 ("cache-control", "no-store".to_string()),
                 ("www-authenticate", self.www_authenticate(realm)),
-            ],
+            ]
+            .into_iter()
+            .chain(self.nonce.clone().map(|nonce| ("dpop-nonce", nonce)))
+            .collect(),
             body,
         }
     }
@@ -205,6 +273,59 @@ mod tests {
         assert_eq!(ErrorCode::InsufficientScope.status(), 403);
         assert_eq!(ErrorCode::JwksUnavailable.status(), 503);
         assert_eq!(ErrorCode::AccessDenied.status(), 403);
+        assert_eq!(ErrorCode::InvalidDpopProof.status(), 401);
+        assert_eq!(ErrorCode::UseDpopNonce.status(), 401);
+    }
+
+    fn challenge(bearer_too: bool) -> Option<Rc<DpopChallenge>> {
+        Some(Rc::new(DpopChallenge {
+            algs: "ES256 EdDSA".into(),
+            bearer_too,
+        }))
+    }
+
+    #[test]
+    fn dpop_challenges_put_the_error_on_the_scheme_the_client_used() {
+        let mut missing = AuthError::missing();
+        missing.dpop = challenge(true);
+        assert_eq!(
+            missing.www_authenticate("api"),
+            "Bearer realm=\"api\", DPoP algs=\"ES256 EdDSA\""
+        );
+        let mut bearer = AuthError::new(ErrorCode::InvalidToken, "Bad token");
+        bearer.dpop = challenge(true);
+        assert_eq!(
+            bearer.www_authenticate("api"),
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"Bad token\", DPoP algs=\"ES256 EdDSA\""
+        );
+        let mut via_dpop = bearer.clone();
+        via_dpop.via_dpop = true;
+        assert_eq!(
+            via_dpop.www_authenticate("api"),
+            "Bearer realm=\"api\", DPoP error=\"invalid_token\", error_description=\"Bad token\", algs=\"ES256 EdDSA\""
+        );
+        let mut proof = AuthError::new(ErrorCode::InvalidDpopProof, "Bad proof");
+        proof.dpop = challenge(false);
+        assert_eq!(
+            proof.www_authenticate("api"),
+            "DPoP error=\"invalid_dpop_proof\", error_description=\"Bad proof\", algs=\"ES256 EdDSA\""
+        );
+        let mut required = AuthError::new(ErrorCode::InvalidToken, "Needs DPoP");
+        required.dpop = challenge(false);
+        assert_eq!(
+            required.www_authenticate("api"),
+            "DPoP error=\"invalid_token\", error_description=\"Needs DPoP\", algs=\"ES256 EdDSA\""
+        );
+        let mut nonce = AuthError::new(ErrorCode::UseDpopNonce, "Use the nonce");
+        nonce.dpop = challenge(true);
+        nonce.nonce = Some("n0nce".into());
+        let reply = nonce.reply("api");
+        assert_eq!(reply.status, 401);
+        assert!(reply.headers.contains(&("dpop-nonce", "n0nce".to_string())));
+        assert!(reply.headers.contains(&(
+            "www-authenticate",
+            "Bearer realm=\"api\", DPoP error=\"use_dpop_nonce\", error_description=\"Use the nonce\", algs=\"ES256 EdDSA\"".to_string()
+        )));
     }
 
     #[test]

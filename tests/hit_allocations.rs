@@ -73,6 +73,10 @@ impl RequestView for Headers {
     fn route(&self, _: RouteProperty) -> Option<Vec<u8>> {
         None
     }
+
+    fn connection(&self, _: jwt_authn_wasm::request::view::ConnectionProperty) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 struct Keys(Availability);
@@ -90,6 +94,22 @@ impl KeySource for Keys {
         jwt_authn_wasm::keys::source::Refetch::Refused
     }
     fn kid_not_found(&mut self, _index: usize, _kid: &str) {}
+}
+
+/// No token here is bound: a proof check would be a defect, so it is one.
+impl jwt_authn_wasm::request::binding::BindingServices for Keys {
+    fn verifier(&self) -> &jwt_authn_wasm::verify::Verifier {
+        unreachable!("no provider here binds tokens")
+    }
+    fn record_proof(
+        &mut self,
+        _: usize,
+        _: &[u8; 16],
+        _: u64,
+        _: u64,
+    ) -> jwt_authn_wasm::request::binding::Recorded {
+        unreachable!("no provider here binds tokens")
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! where a fetched key set comes from and how often. [`rules`]: the requirement tree.
 //! [`token`]: where tokens are read from and their size limits.
 
+pub mod binding;
 pub mod provider;
 pub mod remote;
 pub mod rules;
@@ -126,6 +127,10 @@ pub struct Config {
     pub filter_state: Option<state::FilterState>,
     /// Inserted after `jwt_authn.` in every metric name, to tell two filter instances apart.
     pub stat_prefix: Option<String>,
+    /// What a request is read for beyond its token; `None` when no provider binds tokens.
+    pub binding_reads: Option<binding::BindingReads>,
+    /// Per provider, its `DPoP` challenge when it takes DPoP.
+    pub dpop_challenges: Vec<Option<std::rc::Rc<crate::error::DpopChallenge>>>,
 }
 
 // ---- The wire format, as serde reads it ----
@@ -399,7 +404,21 @@ impl Config {
             .iter()
             .any(|p| p.sources.iter().any(|s| matches!(s, TokenSource::Param(_))));
         let rules_match_methods = rules.iter().any(|rule| !rule.route.methods.is_empty());
+        let binding_reads = binding::BindingReads::of(&providers);
+        let dpop_challenges = providers
+            .iter()
+            .map(|provider| {
+                (provider.dpop.mode != binding::BindingMode::Off).then(|| {
+                    std::rc::Rc::new(crate::error::DpopChallenge {
+                        algs: provider.dpop.algs(),
+                        bearer_too: provider.dpop.mode == binding::BindingMode::Allowed,
+                    })
+                })
+            })
+            .collect();
         Ok(Self {
+            binding_reads,
+            dpop_challenges,
             providers,
             realm,
             key_wait_timeout_ms,

@@ -1,6 +1,7 @@
 //! One identity provider's compiled settings: issuer, audiences, key source, allowlist, token
 //! sources and claim headers, checked once when the configuration is read.
 
+use super::binding::{BindingMode, Dpop, MtlsBound};
 use super::remote::{RawRemoteJwks, RemoteJwks};
 use super::token::TokenSource;
 use super::{ConfigError, DEFAULT_CLOCK_SKEW_SECONDS};
@@ -107,6 +108,18 @@ pub struct Provider {
     pub scope_claims: Vec<String>,
     /// Which `typ` header values are accepted (RFC 9068 access tokens only, or any JWT).
     pub typ_policy: crate::config::token::TypPolicy,
+    /// DPoP-bound tokens (RFC 9449).
+    pub dpop: Dpop,
+    /// Certificate-bound tokens (RFC 8705).
+    pub mtls_bound: MtlsBound,
+}
+
+impl Provider {
+    /// Whether tokens of this provider may be held to a binding (DPoP or a certificate), so a
+    /// request needs more than its token read.
+    pub fn binds(&self) -> bool {
+        self.dpop.mode != BindingMode::Off || self.mtls_bound.mode != BindingMode::Off
+    }
 }
 
 /// Where a provider's keys come from.
@@ -171,6 +184,10 @@ pub(super) struct RawProvider {
     scope_claims: Option<Vec<String>>,
     #[serde(default)]
     require_typ_at_jwt: bool,
+    #[serde(default)]
+    dpop: Option<serde_json::Value>,
+    #[serde(default)]
+    mtls_bound: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -371,7 +388,12 @@ impl Provider {
         };
         // `Authorization: Bearer` always counts; other sources come after it, in the order
         // headers, parameters, cookies.
+        let dpop = super::binding::dpop(raw.dpop, &format!("{at}.dpop"), crypto)?;
+        let mtls_bound = super::binding::mtls(raw.mtls_bound, &format!("{at}.mtls_bound"))?;
         let mut sources = vec![TokenSource::AuthorizationBearer];
+        if dpop.mode != BindingMode::Off {
+            sources.push(TokenSource::AuthorizationDpop);
+        }
         for (i, source) in raw.from_headers.into_iter().enumerate() {
             let name = header_name(&source.name, &format!("{at}.from_headers[{i}].name"))?;
             sources.push(TokenSource::Header {
@@ -461,12 +483,14 @@ impl Provider {
             } else {
                 crate::config::token::TypPolicy::Jwt
             },
+            dpop,
+            mtls_bound,
         })
     }
 }
 
 /// RFC 9110 `tchar`.
-fn is_token_char(byte: u8) -> bool {
+pub(super) fn is_token_char(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 

@@ -8,6 +8,9 @@ use crate::error::{AuthError, ErrorCode};
 pub enum TokenSource {
     /// `Authorization: Bearer <token>` (RFC 6750 section 2.1).
     AuthorizationBearer,
+    /// `Authorization: DPoP <token>` (RFC 9449 section 7.1), for a provider with DPoP on; the
+    /// request must carry a `DPoP` proof header too.
+    AuthorizationDpop,
     /// A header (lower-case name) whose value is `prefix` followed by the token.
     Header {
         /// Lower-case header name.

@@ -8,7 +8,7 @@ use crate::request::flow::{self, Decision};
 use crate::request::sources;
 use crate::request::state;
 use crate::request::upstream::Edits;
-use crate::request::view::{RequestView, RouteProperty};
+use crate::request::view::{ConnectionProperty, RequestView, RouteProperty};
 use proxy_wasm::hostcalls;
 
 /// At most this many requests of one worker wait for keys at a time (each holds its token,
@@ -51,6 +51,27 @@ impl RequestView for HostHeaders {
             Some(value) if name == "authorization" => value.clone(),
             _ => read_header(name),
         }
+    }
+
+    /// Every value of `name`: Envoy's single-value read gives only the first, so the whole map
+    /// is read (only for a header that must not repeat, on requests with a bound token).
+    fn header_values(&self, name: &str) -> Vec<Vec<u8>> {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+            .collect()
+    }
+
+    /// Envoy's `connection.*` properties.
+    fn connection(&self, property: ConnectionProperty) -> Option<Vec<u8>> {
+        let path = match property {
+            ConnectionProperty::PeerCertificateSha256 => {
+                vec!["connection", "sha256_peer_certificate_digest"]
+            }
+        };
+        hostcalls::get_property(path).ok().flatten()
     }
 
     /// Envoy's `xds.*` properties; Envoy walks the path into the route's metadata map and

@@ -5,10 +5,12 @@ use super::callouts::{HostCallouts, HostResponse};
 use super::http::{apply, Filter};
 use super::metrics::Metrics;
 use super::shared::{now_ms, random_u64, HostShared, VmState};
+use crate::config::binding::BindingMode;
 use crate::config::Config;
 use crate::keys::fetch::{FetchEvent, FetchResponse, KeyFetcher};
 use crate::keys::local::local_key_sets;
 use crate::keys::source::VmKeySets;
+use crate::request::binding::replay::ReplayCache;
 use crate::request::flow::{self, Decision};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -182,6 +184,25 @@ impl RootContext for Root {
                 );
             }
         }
+        // Each DPoP provider's replay cache: its slots exist before any worker records a proof.
+        let replay: Vec<Option<ReplayCache>> = config
+            .providers
+            .iter()
+            .map(|provider| {
+                (provider.dpop.mode != BindingMode::Off)
+                    .then(|| ReplayCache::new(&provider.name, provider.dpop.replay_cache_entries))
+            })
+            .collect();
+        for (cache, provider) in replay.iter().zip(&config.providers) {
+            if let Some(Err(err)) = cache.as_ref().map(|cache| cache.ensure_slots(&HostShared)) {
+                log::error!(
+                    "jwt-authn-wasm refuses to start: provider {}: the DPoP replay cache could \
+                     not be created in shared data ({err:?})",
+                    provider.name
+                );
+                return false;
+            }
+        }
         let config = Rc::new(config);
         self.configured_at_ms = now_ms();
         let keys = VmKeySets::new(&config, local, verifier.clone(), &HostShared);
@@ -195,6 +216,7 @@ impl RootContext for Root {
             let mut vm = self.vm.borrow_mut();
             vm.keys = keys;
             vm.verifier = verifier;
+            vm.replay = replay;
             vm.metrics = Metrics::define(&config);
             vm.cache = crate::request::flow::TokenCache::new(config.token_cache);
             vm.hit_plan = crate::request::flow::HitPlan::new(&config).map(Rc::new);

@@ -3,8 +3,11 @@
 
 use super::metrics::Metrics;
 use crate::config::Config;
-use crate::keys::source::{KeysAt, VmKeySets};
+use crate::keys::source::{KeySource, KeysAt, Refetch, VmKeySets};
+use crate::keys::store::{Availability, KeyVersion};
 use crate::keys::store::{SetError, SharedData};
+use crate::request::binding::replay::ReplayCache;
+use crate::request::binding::{BindingServices, Recorded};
 use crate::request::flow::TokenCache;
 use crate::verify::Verifier;
 use proxy_wasm::hostcalls;
@@ -39,6 +42,8 @@ pub struct VmState {
     pub metrics: Metrics,
     /// This VM's verified tokens.
     pub cache: TokenCache,
+    /// Per provider, its DPoP replay cache in shared data (`None`: DPoP off).
+    pub replay: Vec<Option<ReplayCache>>,
 }
 
 impl VmState {
@@ -52,16 +57,62 @@ impl VmState {
             waiters: BTreeMap::new(),
             metrics: Metrics::default(),
             cache: TokenCache::new(crate::config::token::CacheConfig::default()),
+            replay: Vec::new(),
         }
     }
 
-    /// A [`KeySource`] over this VM's key sets at time `now_ms`, and the token cache.
+    /// The request road's services over this VM's key sets at time `now_ms`, and the token
+    /// cache.
     pub fn keys_and_cache<'a>(
         &'a mut self,
         config: &'a Config,
         now_ms: u64,
-    ) -> (KeysAt<'a>, &'a mut TokenCache) {
-        (self.keys.at(config, &HostShared, now_ms), &mut self.cache)
+    ) -> (Services<'a>, &'a mut TokenCache) {
+        let services = Services {
+            keys: self.keys.at(config, &HostShared, now_ms),
+            verifier: &self.verifier,
+            replay: &self.replay,
+        };
+        (services, &mut self.cache)
+    }
+}
+
+/// What the request's road reaches in this VM: its key sets, its verifier, and the DPoP replay
+/// caches in shared data.
+pub struct Services<'a> {
+    keys: KeysAt<'a>,
+    verifier: &'a Verifier,
+    replay: &'a [Option<ReplayCache>],
+}
+
+impl KeySource for Services<'_> {
+    fn availability(&mut self, index: usize) -> Availability {
+        self.keys.availability(index)
+    }
+    fn request_refetch(&mut self, index: usize, kid: &str, seen: KeyVersion) -> Refetch {
+        self.keys.request_refetch(index, kid, seen)
+    }
+    fn kid_not_found(&mut self, index: usize, kid: &str) {
+        self.keys.kid_not_found(index, kid)
+    }
+}
+
+impl BindingServices for Services<'_> {
+    fn verifier(&self) -> &Verifier {
+        self.verifier
+    }
+    fn record_proof(&mut self, index: usize, id: &[u8; 16], expires_at: u64, now: u64) -> Recorded {
+        let Some(Some(cache)) = self.replay.get(index) else {
+            return Recorded::Unavailable;
+        };
+        let recorded = cache.record(&HostShared, id, expires_at, now);
+        if recorded == Recorded::FirstEvicting {
+            log::warn!(
+                "DPoP replay cache of provider {index} is full: evicted a live proof id \
+                 (raise dpop.replay_cache_entries)"
+            );
+        }
+        recorded
     }
 }
 

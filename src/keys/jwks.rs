@@ -442,6 +442,12 @@ enum Secrets {
     Refused,
 }
 
+/// One public key carried in a message instead of a key set (a DPoP proof's `jwk` header),
+/// under the policy of a fetched set's entries (so never an `oct` secret).
+pub fn parse_public_jwk(entry: &Value, verifier: &Verifier) -> Result<Jwk, SkipReason> {
+    parse_key(entry, verifier, Secrets::Refused)
+}
+
 /// Applies the per-key policy to one entry of `keys`.
 fn parse_key(entry: &Value, verifier: &Verifier, secrets: Secrets) -> Result<Jwk, SkipReason> {
     let Value::Object(obj) = entry else {

@@ -77,6 +77,61 @@ pub fn bearer_token_with<'a>(
     Ok(token)
 }
 
+/// Whether an `Authorization` value is in the `DPoP` scheme (RFC 9449 section 7.1): `DPoP`
+/// in any case, then a space or a tab.
+pub fn is_dpop_scheme(raw: &[u8]) -> bool {
+    let start = raw
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(raw.len());
+    raw.get(start..start + 5).is_some_and(|head| {
+        head.get(..4)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"dpop"))
+            && matches!(head.get(4), Some(b' ' | b'\t'))
+    })
+}
+
+/// Takes the token out of an `Authorization: DPoP <token>` value: the rules of
+/// [`bearer_token_with`] for the `DPoP` scheme. `None` when the value is in another scheme.
+pub fn dpop_token_with<'a>(raw: &'a [u8], limits: &Limits) -> Option<Result<&'a str, AuthError>> {
+    if !is_dpop_scheme(raw) {
+        return None;
+    }
+    if raw.len() > limits.max_authorization_bytes {
+        return Some(Err(AuthError::new(
+            ErrorCode::InvalidToken,
+            "Token is too large",
+        )));
+    }
+    let value = std::str::from_utf8(raw)
+        .ok()
+        .filter(|v| v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)));
+    let Some(value) = value else {
+        return Some(Err(AuthError::new(
+            ErrorCode::InvalidHeader,
+            "Authorization header contains characters that are not allowed",
+        )));
+    };
+    let token = value
+        .trim_matches([' ', '\t'])
+        .get(4..)
+        .unwrap_or_default()
+        .trim_matches([' ', '\t']);
+    Some(if token.is_empty() {
+        Err(AuthError::new(
+            ErrorCode::InvalidHeader,
+            "Authorization header has no token after DPoP",
+        ))
+    } else if has_separator(token) {
+        Err(AuthError::new(
+            ErrorCode::InvalidHeader,
+            "Authorization header must carry exactly one token",
+        ))
+    } else {
+        Ok(token)
+    })
+}
+
 /// The token of a value in the common form `Bearer <token>` (any case, one space, nothing after
 /// the token) whose token bytes are all visible ASCII other than a comma: then the complete parse
 /// below would return the same token. `None` sends the value through that parse, which also

@@ -18,6 +18,7 @@ use crate::keys::source::{KeySource, Refetch};
 use crate::keys::store::Availability;
 use crate::path;
 use crate::request::authenticator::{self, Prepared, Verified};
+use crate::request::binding::{self, BindingServices, Bound, Presented};
 use crate::request::cache::{self, Lookup, Validity, VerifiedCache};
 use crate::request::policy::Grant;
 use crate::request::sources;
@@ -59,7 +60,15 @@ pub struct Pending {
     pub awaiting_fetch: Option<u64>,
     /// The token's text, to cache it once it verifies.
     pub token: String,
+    /// What the request presented for a bound token, read when it arrived.
+    pub presented: Option<Box<Presented>>,
 }
+
+/// What the request's road reaches outside itself: the key sets, and for bound tokens the
+/// verifier and the replay cache.
+pub trait RequestServices: KeySource + BindingServices {}
+
+impl<T: KeySource + BindingServices + ?Sized> RequestServices for T {}
 
 /// The per-worker cache of verified tokens the flow consults.
 pub type TokenCache = VerifiedCache<Verified>;
@@ -93,7 +102,7 @@ fn is_cors_preflight(method: &str, headers: &dyn RequestView) -> bool {
 pub fn on_request_headers(
     config: &Config,
     headers: &dyn RequestView,
-    keys: &mut dyn KeySource,
+    keys: &mut dyn RequestServices,
     cache: &mut TokenCache,
     now_ms: u64,
 ) -> Decision {
@@ -123,7 +132,7 @@ pub fn on_request_headers(
 fn decide(
     config: &Config,
     headers: &dyn RequestView,
-    keys: &mut dyn KeySource,
+    keys: &mut dyn RequestServices,
     cache: &mut TokenCache,
     now_ms: u64,
     method: &str,
@@ -140,7 +149,7 @@ fn decide(
         Err(err) => return Decision::Deny(err, None),
     };
     let decision = held_to(config, chosen, headers, keys, cache, now_ms, target);
-    tolerate(config, chosen, decision)
+    tolerate(config, chosen, challenged(config, chosen, decision))
 }
 
 /// The decision on a request held to requirement `chosen`, before [`tolerate`].
@@ -148,7 +157,7 @@ fn held_to(
     config: &Config,
     chosen: RequirementId,
     headers: &dyn RequestView,
-    keys: &mut dyn KeySource,
+    keys: &mut dyn RequestServices,
     cache: &mut TokenCache,
     now_ms: u64,
     target: String,
@@ -171,13 +180,78 @@ fn held_to(
         Ok(found) => found,
         Err(err) => return Decision::Deny(err, None),
     };
+    let via_dpop = found.source == TokenSource::AuthorizationDpop;
+    let presented = config
+        .binding_reads
+        .as_ref()
+        .map(|reads| Box::new(Presented::read(reads, headers, via_dpop)));
+    let decision = with_token(
+        config, chosen, found, presented, keys, cache, now_ms, target, edits,
+    );
+    marked_dpop(decision, via_dpop)
+}
+
+/// A refusal of a token that came in the DPoP scheme carries its error on the DPoP challenge.
+fn marked_dpop(decision: Decision, via_dpop: bool) -> Decision {
+    match decision {
+        Decision::Deny(mut err, provider) if via_dpop => {
+            err.via_dpop = true;
+            Decision::Deny(err, provider)
+        }
+        other => other,
+    }
+}
+
+/// A refusal gets the `DPoP` challenge of its provider, or (before one is chosen) of the first
+/// provider the requirement accepts that takes DPoP.
+fn challenged(config: &Config, chosen: RequirementId, decision: Decision) -> Decision {
+    let Decision::Deny(mut err, provider) = decision else {
+        return decision;
+    };
+    if err.dpop.is_none() && config.binding_reads.as_ref().is_some_and(|r| r.dpop) {
+        err.dpop = match provider {
+            Some(index) => config.dpop_challenges.get(index).cloned().flatten(),
+            None => {
+                let candidates = config.requirement(chosen).candidates();
+                config
+                    .dpop_challenges
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| candidates.as_ref().is_none_or(|c| c.contains(index)))
+                    .find_map(|(_, challenge)| challenge.clone())
+            }
+        };
+    }
+    Decision::Deny(err, provider)
+}
+
+/// [`held_to`] once a token is found.
+#[allow(clippy::too_many_arguments)]
+fn with_token(
+    config: &Config,
+    chosen: RequirementId,
+    found: sources::FoundToken,
+    presented: Option<Box<Presented>>,
+    keys: &mut dyn RequestServices,
+    cache: &mut TokenCache,
+    now_ms: u64,
+    target: String,
+    edits: Edits,
+) -> Decision {
+    let candidates = config.requirement(chosen).candidates();
     // A token verified before (same bytes, same key set, still in time) skips parsing and the
     // signature; the route's own checks still run. A header's token is looked up before its text
     // is checked (see `sources::FoundToken`), and once more if the check trimmed it.
     let now = now_ms / 1_000;
     let candidates_here = candidates.as_deref();
     if let Some(verified) = cached(cache, keys, found.bytes(), now, candidates_here) {
-        return authorize(config, chosen, &verified, &found.source, &target, edits);
+        let request = Request {
+            token: found.bytes(),
+            source: &found.source,
+            target: &target,
+            presented: presented.as_deref(),
+        };
+        return authorize(config, chosen, &verified, &request, keys, now, edits);
     }
     let unchecked_len = found.bytes().len();
     let (token, source) = match found.into_checked(&config.limits) {
@@ -187,7 +261,13 @@ fn held_to(
     // The check only trims, so the same length means the same bytes, already looked up.
     if token.len() != unchecked_len {
         if let Some(verified) = cached(cache, keys, token.as_bytes(), now, candidates_here) {
-            return authorize(config, chosen, &verified, &source, &target, edits);
+            let request = Request {
+                token: token.as_bytes(),
+                source: &source,
+                target: &target,
+                presented: presented.as_deref(),
+            };
+            return authorize(config, chosen, &verified, &request, keys, now, edits);
         }
     }
     let prepared = match authenticator::prepare(config, candidates_here, &token, now) {
@@ -205,6 +285,7 @@ fn held_to(
         edits,
         awaiting_fetch: None,
         token,
+        presented,
     };
     with_keys(config, pending, keys, cache, false, now_ms)
 }
@@ -334,6 +415,7 @@ impl HitPlan {
             .filter(|(index, _)| accepted.is_empty() || accepted.contains(index))
             .all(|(_, provider)| {
                 provider.sources.contains(&TokenSource::AuthorizationBearer)
+                    && !provider.binds()
                     && provider.claim_to_headers.is_empty()
                     && provider.forward_payload_header.is_none()
                     && !provider.clear_route_cache
@@ -411,13 +493,15 @@ fn token_sources<'c>(config: &'c Config, candidates: Option<&[usize]>) -> Cow<'c
 pub fn on_keys_changed(
     config: &Config,
     pending: Pending,
-    keys: &mut dyn KeySource,
+    keys: &mut dyn RequestServices,
     cache: &mut TokenCache,
     wait_expired: bool,
     now_ms: u64,
 ) -> Decision {
     let requirement = pending.requirement;
+    let via_dpop = pending.source == TokenSource::AuthorizationDpop;
     let decision = with_keys(config, pending, keys, cache, wait_expired, now_ms);
+    let decision = challenged(config, requirement, marked_dpop(decision, via_dpop));
     tolerate(config, requirement, decision)
 }
 
@@ -451,7 +535,7 @@ fn tolerate(config: &Config, requirement: RequirementId, decision: Decision) -> 
 fn with_keys(
     config: &Config,
     mut pending: Pending,
-    keys: &mut dyn KeySource,
+    keys: &mut dyn RequestServices,
     cache: &mut TokenCache,
     wait_expired: bool,
     now_ms: u64,
@@ -514,6 +598,7 @@ fn with_keys(
         edits,
         awaiting_fetch: _,
         token,
+        presented,
     } = pending;
     let verified = match prepared.verify(&set) {
         Ok(verified) => Rc::new(verified),
@@ -534,7 +619,29 @@ fn with_keys(
             Rc::clone(&verified),
         );
     }
-    authorize(config, requirement, &verified, &source, &target, edits)
+    let request = Request {
+        token: token.as_bytes(),
+        source: &source,
+        target: &target,
+        presented: presented.as_deref(),
+    };
+    authorize(
+        config,
+        requirement,
+        &verified,
+        &request,
+        keys,
+        now_ms / 1_000,
+        edits,
+    )
+}
+
+/// What [`authorize`] needs of the request besides the verified token.
+struct Request<'a> {
+    token: &'a [u8],
+    source: &'a TokenSource,
+    target: &'a str,
+    presented: Option<&'a Presented>,
 }
 
 /// A NumericDate claim in whole seconds, rounded by `round` (claims were already checked to be
@@ -566,21 +673,38 @@ fn source_refused(config: &Config, index: usize, source: &TokenSource) -> Option
     })
 }
 
-/// The route's requirement against a verified token, then the edits for the upstream.
+/// The token's binding (DPoP, certificate) and the route's requirement against a verified
+/// token, then the edits for the upstream.
 fn authorize(
     config: &Config,
     requirement: RequirementId,
     verified: &Verified,
-    source: &TokenSource,
-    target: &str,
+    request: &Request<'_>,
+    services: &mut dyn RequestServices,
+    now: u64,
     mut edits: Edits,
 ) -> Decision {
+    let (source, target) = (request.source, request.target);
     let index = verified.provider;
     let Some(provider) = config.providers.get(index) else {
         return Decision::Deny(keys_unavailable(), Some(index));
     };
     if let Some(refusal) = source_refused(config, index, source) {
         return refusal;
+    }
+    if provider.binds() {
+        let nothing = Presented::default();
+        let bound = Bound {
+            index,
+            provider,
+            claims: &verified.claims,
+            token: request.token,
+            source,
+            presented: request.presented.unwrap_or(&nothing),
+        };
+        if let Err(err) = binding::check(&bound, services, &config.limits, now) {
+            return Decision::Deny(err, Some(index));
+        }
     }
     let grant = Grant {
         provider: index,

@@ -13,6 +13,7 @@
 //! token seen before skip steps 2-4. The host lets it read the request (headers, route) through [`view::RequestView`].
 
 pub mod authenticator;
+pub mod binding;
 pub mod cache;
 pub mod claims;
 pub mod extract;

@@ -76,8 +76,24 @@ pub fn find_token(
                         source: source.clone(),
                     });
                 }
+                // The DPoP scheme, for a route that accepts DPoP: the next source reads it.
+                Some(value)
+                    if extract::is_dpop_scheme(&value)
+                        && sources.contains(&TokenSource::AuthorizationDpop) =>
+                {
+                    continue
+                }
                 Some(value) => extract::bearer_token_with(Some(&value), limits)?.to_string(),
             },
+            TokenSource::AuthorizationDpop => {
+                let Some(value) = headers.header("authorization") else {
+                    continue;
+                };
+                match extract::dpop_token_with(&value, limits) {
+                    None => continue,
+                    Some(token) => token?.to_string(),
+                }
+            }
             TokenSource::Header { name, prefix } => match headers.header(name) {
                 None => continue,
                 Some(value) if value.len() > limits.max_authorization_bytes => {
@@ -229,6 +245,10 @@ mod tests {
         }
 
         fn route(&self, _: RouteProperty) -> Option<Vec<u8>> {
+            None
+        }
+
+        fn connection(&self, _: crate::request::view::ConnectionProperty) -> Option<Vec<u8>> {
             None
         }
     }

@@ -90,7 +90,7 @@ impl Edits {
         self.clear_route_cache = provider.clear_route_cache;
         if !provider.forward {
             match source {
-                TokenSource::AuthorizationBearer => {
+                TokenSource::AuthorizationBearer | TokenSource::AuthorizationDpop => {
                     self.credential = Some(Cow::Borrowed("authorization"))
                 }
                 TokenSource::Header { name, .. } => {

@@ -13,14 +13,30 @@ pub enum RouteProperty {
     Metadata,
 }
 
-/// Read access to the request: its headers (pseudo-headers included) and its route, as raw
-/// bytes.
+/// A property of the downstream connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionProperty {
+    /// `connection.sha256_peer_certificate_digest`: the SHA-256 of the client certificate's
+    /// DER, as 64 lower-case hex characters; absent without a client certificate.
+    PeerCertificateSha256,
+}
+
+/// Read access to the request: its headers (pseudo-headers included), its route and its
+/// connection, as raw bytes.
 pub trait RequestView {
-    /// The value of header `name` (lower case), if present.
+    /// The value of header `name` (lower case), if present (the first, if it repeats).
     fn header(&self, name: &str) -> Option<Vec<u8>>;
+
+    /// Every value of header `name`, in order: for a header that must not repeat (`DPoP`).
+    fn header_values(&self, name: &str) -> Vec<Vec<u8>> {
+        self.header(name).into_iter().collect()
+    }
 
     /// The route's `property`, if the route has it. Read only when requirements are named.
     fn route(&self, property: RouteProperty) -> Option<Vec<u8>>;
+
+    /// The connection's `property`, if it has it. Read only for certificate-bound tokens.
+    fn connection(&self, property: ConnectionProperty) -> Option<Vec<u8>>;
 }
 
 /// Whether `metadata`, an encoded `envoy.config.core.v3.Metadata`, has a `filter_metadata` entry

@@ -7,12 +7,14 @@
 //! are minted with `jsonwebtoken` (and `p521` for ES512); requests go out through `ureq`.
 
 pub mod client;
+pub mod dpop;
 pub mod echo;
 pub mod http;
 pub mod idp;
 pub mod mint;
 pub mod process;
 
+pub use dpop::{DpopClient, ProofRequest};
 pub use echo::EchoServer;
 pub use idp::{Fault, IdpOptions, IdpServer};
 pub use mint::{Alg, Key, MintError, MintRequest, Minter};

@@ -150,7 +150,7 @@ impl Alg {
     }
 
     /// `jsonwebtoken`'s name for this algorithm; `None` for ES512, which it lacks.
-    fn jsonwebtoken(self) -> Option<jsonwebtoken::Algorithm> {
+    pub(crate) fn jsonwebtoken(self) -> Option<jsonwebtoken::Algorithm> {
         use jsonwebtoken::Algorithm as J;
         Some(match self {
             Alg::Rs256 => J::RS256,
@@ -357,7 +357,7 @@ pub struct Key {
     alg: Alg,
     material: KeyMaterial,
     /// The same key for `jsonwebtoken`, built once; `None` for ES512.
-    encoding: Option<jsonwebtoken::EncodingKey>,
+    pub(crate) encoding: Option<jsonwebtoken::EncodingKey>,
 }
 
 impl fmt::Debug for Key {

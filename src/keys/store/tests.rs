@@ -9,6 +9,13 @@ pub struct MemoryShared {
     next_cas: RefCell<u32>,
 }
 
+impl MemoryShared {
+    /// How many entries exist.
+    pub fn len(&self) -> usize {
+        self.map.borrow().len()
+    }
+}
+
 impl SharedData for MemoryShared {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
         self.map.borrow().get(key).cloned()

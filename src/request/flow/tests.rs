@@ -1,5 +1,6 @@
 use super::*;
 use crate::keys::jwks::KeySet;
+use crate::request::view::ConnectionProperty;
 use serde_json::json;
 use std::rc::Rc;
 use testbed::mint::{tamper_signature, Alg, MintRequest, Minter};
@@ -51,7 +52,45 @@ impl RequestView for Headers {
             RouteProperty::Metadata => "@route_metadata",
         })
     }
+
+    /// The connection's properties, as the entry `@peer_certificate_sha256`.
+    fn connection(&self, property: ConnectionProperty) -> Option<Vec<u8>> {
+        self.header(match property {
+            ConnectionProperty::PeerCertificateSha256 => "@peer_certificate_sha256",
+        })
+    }
 }
+
+/// One verifier for every fake of this module (leaked once per test thread).
+fn test_verifier() -> &'static crate::verify::Verifier {
+    thread_local! {
+        static VERIFIER: &'static crate::verify::Verifier =
+            Box::leak(Box::new(crate::verify::Verifier::default()));
+    }
+    VERIFIER.with(|verifier| *verifier)
+}
+
+/// Binding services for fakes whose tests bind no tokens: every proof is new.
+macro_rules! no_replays {
+    ($($fake:ty),*) => {$(
+        impl crate::request::binding::BindingServices for $fake {
+            fn verifier(&self) -> &crate::verify::Verifier {
+                test_verifier()
+            }
+            fn record_proof(
+                &mut self,
+                _index: usize,
+                _id: &[u8; 16],
+                _expires_at: u64,
+                _now: u64,
+            ) -> crate::request::binding::Recorded {
+                crate::request::binding::Recorded::First
+            }
+        }
+    )*};
+}
+
+no_replays!(Keys, Rotating);
 
 struct Keys(Availability);
 
@@ -272,6 +311,7 @@ fn failed_fetches_without_keys_answer_503_at_once() {
 fn garbage_is_refused_without_consulting_keys() {
     // A key source that would panic shows the keys are never read for malformed tokens.
     struct NoKeys;
+    no_replays!(NoKeys);
     impl KeySource for NoKeys {
         fn availability(&mut self, _: usize) -> Availability {
             panic!("keys consulted for a malformed token")
@@ -462,6 +502,11 @@ impl RequestView for Reads<'_> {
     fn route(&self, property: RouteProperty) -> Option<Vec<u8>> {
         self.1.borrow_mut().push(format!("{property:?}"));
         self.0.route(property)
+    }
+
+    fn connection(&self, property: ConnectionProperty) -> Option<Vec<u8>> {
+        self.1.borrow_mut().push(format!("{property:?}"));
+        self.0.connection(property)
     }
 }
 
