@@ -1,0 +1,310 @@
+//! DPoP-bound tokens (RFC 9449) end to end in a real Envoy with two workers: proofs made by the
+//! testbed's DPoP client (jsonwebtoken), tokens bound to its key by the mock provider, and each
+//! check failing on its own, with the exact status, code and `WWW-Authenticate`.
+
+// Test code: panicking on a broken expectation is the point.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{raw_get, Response, Testbed};
+use testbed::idp::IdpServer;
+use testbed::mint::{Alg, MintRequest};
+use testbed::{DpopClient, ProofRequest};
+
+const REALM: &str = "dpop";
+const SECRET: &str = "an operator's nonce secret, 32+ bytes long";
+
+fn provider(idp: &IdpServer, dpop: Value) -> Value {
+    json!({
+        "realm": REALM,
+        "providers": [{
+            "name": "idp",
+            "issuer": idp.issuer(),
+            "audiences": [idp.audience()],
+            "remote_jwks": {"http_uri": {
+                "uri": format!("http://127.0.0.1:{}/.well-known/jwks.json", idp.port()),
+                "cluster": "idp", "timeout": "2s"}},
+            "dpop": dpop
+        }]
+    })
+}
+
+fn htu(tb: &Testbed, path: &str) -> String {
+    format!("http://127.0.0.1:{}{path}", tb.envoy.port)
+}
+
+fn send(tb: &Testbed, method: &str, path: &str, token: &str, proofs: &[&str]) -> Response {
+    let authorization = format!("DPoP {token}");
+    let mut headers: Vec<(&str, &[u8])> = vec![("authorization", authorization.as_bytes())];
+    for proof in proofs {
+        headers.push(("dpop", proof.as_bytes()));
+    }
+    tb.envoy.request(method, path, &headers)
+}
+
+fn assert_refused(response: &Response, code: &str, challenge: &str, what: &str) {
+    assert_eq!(response.status, 401, "{what}: {}", response.text());
+    assert_eq!(response.json()["code"], code, "{what}");
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some(challenge),
+        "{what}"
+    );
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{what}"
+    );
+}
+
+/// The `DPoP` challenge part for an error.
+fn dpop_error(error: &str, description: &str) -> String {
+    format!("DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{ALGS}\"")
+}
+
+const ALGS: &str = "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA";
+
+#[test]
+fn a_dpop_bound_token_passes_with_its_proof_and_every_broken_proof_is_refused() {
+    let tb = Testbed::start(|idp| provider(idp, json!("allowed")));
+    let client = DpopClient::generate(Alg::Es256).unwrap();
+    let token = tb.mint(&MintRequest::new(Alg::Rs256).claim("cnf", client.cnf().unwrap()));
+    let url = htu(&tb, "/orders");
+    let bearer = format!("Bearer realm=\"{REALM}\"");
+
+    // The proof names the URI without the query; the request has one.
+    let proof = client
+        .proof(&ProofRequest::new("GET", &url, &token))
+        .unwrap();
+    let ok = send(&tb, "GET", "/orders?page=2", &token, &[&proof]);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let seen = ok.json();
+    assert!(seen["headers"].get("authorization").is_none(), "{seen}");
+
+    // The same proof again, over fresh connections (either worker): a replay.
+    for _ in 0..4 {
+        assert_refused(
+            &send(&tb, "GET", "/orders?page=2", &token, &[&proof]),
+            "invalid_dpop_proof",
+            &format!(
+                "{bearer}, {}",
+                dpop_error("invalid_dpop_proof", "DPoP proof has been used before")
+            ),
+            "replay",
+        );
+    }
+
+    let fresh = |change: &dyn Fn(&mut ProofRequest)| {
+        let mut request = ProofRequest::new("GET", &url, &token);
+        change(&mut request);
+        client.proof(&request).unwrap()
+    };
+    let stranger = DpopClient::generate(Alg::Es256).unwrap();
+    let cases: Vec<(String, &str, &str, &str)> = vec![
+        (
+            fresh(&|r| r.htm = "POST".into()),
+            "invalid_dpop_proof",
+            "invalid_dpop_proof",
+            "DPoP proof htm does not match the request method",
+        ),
+        (
+            fresh(&|r| r.htu = htu(&tb, "/other")),
+            "invalid_dpop_proof",
+            "invalid_dpop_proof",
+            "DPoP proof htu does not match the request URI",
+        ),
+        (
+            fresh(&|r| r.iat -= 600),
+            "invalid_dpop_proof",
+            "invalid_dpop_proof",
+            "DPoP proof is too old",
+        ),
+        (
+            fresh(&|r| r.token = None),
+            "invalid_dpop_proof",
+            "invalid_dpop_proof",
+            "DPoP proof ath does not match the token",
+        ),
+        (
+            stranger
+                .proof(&ProofRequest::new("GET", &url, &token))
+                .unwrap(),
+            "invalid_token",
+            "invalid_token",
+            "Token is bound to another key than the DPoP proof's",
+        ),
+    ];
+    for (proof, code, error, description) in cases {
+        assert_refused(
+            &send(&tb, "GET", "/orders", &token, &[&proof]),
+            code,
+            &format!("{bearer}, {}", dpop_error(error, description)),
+            description,
+        );
+    }
+    assert_refused(
+        &send(&tb, "GET", "/orders", &token, &[]),
+        "invalid_dpop_proof",
+        &format!(
+            "{bearer}, {}",
+            dpop_error(
+                "invalid_dpop_proof",
+                "A DPoP proof header is required with the DPoP scheme"
+            )
+        ),
+        "no proof",
+    );
+    let (one, two) = (fresh(&|_| {}), fresh(&|_| {}));
+    let authorization = format!("DPoP {token}");
+    let twice = raw_get(
+        tb.envoy.port,
+        "/orders",
+        &[
+            ("authorization", authorization.as_bytes()),
+            ("dpop", one.as_bytes()),
+            ("dpop", two.as_bytes()),
+        ],
+    );
+    assert_refused(
+        &twice,
+        "invalid_dpop_proof",
+        &format!(
+            "{bearer}, {}",
+            dpop_error("invalid_dpop_proof", "Exactly one DPoP proof is allowed")
+        ),
+        "two proofs",
+    );
+
+    // A downgrade: the bound token as a bearer token. The error goes on the Bearer challenge.
+    assert_refused(
+        &tb.get_with_token("/orders", &token),
+        "invalid_token",
+        &format!(
+            "{bearer}, error=\"invalid_token\", error_description=\"A DPoP-bound token must be presented with the DPoP scheme, not Bearer\", DPoP algs=\"{ALGS}\""
+        ),
+        "downgrade",
+    );
+    // An unbound token is still a bearer token under `allowed`.
+    let plain = tb.mint(&MintRequest::new(Alg::Rs256));
+    assert_eq!(tb.get_with_token("/orders", &plain).status, 200);
+    // No token at all: both schemes challenged, no error.
+    assert_refused(
+        &tb.get("/orders", &[]),
+        "authorization_header_missing",
+        &format!("{bearer}, DPoP algs=\"{ALGS}\""),
+        "no token",
+    );
+    // A proof whose signature was tampered with.
+    let mut tampered = fresh(&|_| {});
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let response = send(&tb, "GET", "/orders", &token, &[&tampered]);
+    assert_eq!(
+        (response.status, response.json()["code"].clone()),
+        (401, json!("invalid_dpop_proof"))
+    );
+    // Every request above left the VMs alive.
+    assert_eq!(
+        send(&tb, "GET", "/orders", &token, &[&fresh(&|_| {})]).status,
+        200
+    );
+}
+
+#[test]
+fn required_dpop_with_server_nonces() {
+    let tb = Testbed::start(|idp| {
+        provider(
+            idp,
+            json!({"mode": "required", "algorithms": ["ES256", "EdDSA"],
+                             "nonce": {"secret": SECRET, "window": "60s"}}),
+        )
+    });
+    let client = DpopClient::generate(Alg::EdDsa).unwrap();
+    let token = tb.mint(&MintRequest::new(Alg::Es384).claim("cnf", client.cnf().unwrap()));
+    let url = htu(&tb, "/api");
+    let algs = "ES256 EdDSA";
+
+    // A bearer token is refused, on the only challenge there is.
+    let plain = tb.mint(&MintRequest::new(Alg::Rs256));
+    assert_refused(
+        &tb.get_with_token("/api", &plain),
+        "invalid_token",
+        &format!("DPoP error=\"invalid_token\", error_description=\"This resource requires a DPoP-bound token\", algs=\"{algs}\""),
+        "bearer under required",
+    );
+    // Without a nonce: use_dpop_nonce, with one to use.
+    let first = send(
+        &tb,
+        "POST",
+        "/api",
+        &token,
+        &[&client
+            .proof(&ProofRequest::new("POST", &url, &token))
+            .unwrap()],
+    );
+    assert_refused(
+        &first,
+        "use_dpop_nonce",
+        &format!("DPoP error=\"use_dpop_nonce\", error_description=\"DPoP proof must carry the server's current nonce\", algs=\"{algs}\""),
+        "no nonce",
+    );
+    let nonce = first
+        .header("dpop-nonce")
+        .expect("a DPoP-Nonce header")
+        .to_string();
+    assert_eq!(nonce.len(), 22);
+    let mut request = ProofRequest::new("POST", &url, &token);
+    request.nonce = Some(nonce.clone());
+    let ok = send(
+        &tb,
+        "POST",
+        "/api",
+        &token,
+        &[&client.proof(&request).unwrap()],
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // A wrong nonce is answered with the current one.
+    let mut wrong = ProofRequest::new("POST", &url, &token);
+    wrong.nonce = Some("AAAAAAAAAAAAAAAAAAAAAA".into());
+    let refused = send(
+        &tb,
+        "POST",
+        "/api",
+        &token,
+        &[&client.proof(&wrong).unwrap()],
+    );
+    assert_eq!(refused.json()["code"], "use_dpop_nonce");
+    assert_eq!(refused.header("dpop-nonce"), Some(nonce.as_str()));
+    // A proof algorithm outside the list.
+    let es384 = DpopClient::generate(Alg::Es384).unwrap();
+    let bound = tb.mint(&MintRequest::new(Alg::Es384).claim("cnf", es384.cnf().unwrap()));
+    let mut request = ProofRequest::new("POST", &url, &bound);
+    request.nonce = Some(nonce);
+    assert_refused(
+        &send(
+            &tb,
+            "POST",
+            "/api",
+            &bound,
+            &[&es384.proof(&request).unwrap()],
+        ),
+        "invalid_dpop_proof",
+        &dpop_error_with(
+            algs,
+            "invalid_dpop_proof",
+            "DPoP proof algorithm is not allowed",
+        ),
+        "ES384 proof",
+    );
+}
+
+fn dpop_error_with(algs: &str, error: &str, description: &str) -> String {
+    format!("DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{algs}\"")
+}
