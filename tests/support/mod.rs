@@ -175,6 +175,8 @@ pub struct EnvoyOptions {
     pub filters_after: Vec<Value>,
     /// The connection manager's `access_log` list.
     pub access_log: Option<Value>,
+    /// The ingress listener's `transport_socket` (a `DownstreamTlsContext`); `None`: plain HTTP.
+    pub downstream_tls: Option<Value>,
 }
 
 impl Default for EnvoyOptions {
@@ -191,6 +193,7 @@ impl Default for EnvoyOptions {
             routes: None,
             filters_after: Vec::new(),
             access_log: None,
+            downstream_tls: None,
         }
     }
 }
@@ -305,14 +308,15 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm_path: &Path) -> Value {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
         },
     }));
-    json!({
+    let mut config = json!({
         "admin": {"address": socket(0)},
         "stats_config": stats_config(),
         "static_resources": {
             "listeners": [{
                 "name": "ingress",
                 "address": socket(0),
-                "filter_chains": [{"filters": [{
+                "filter_chains": [{
+                    "filters": [{
                     "name": "envoy.filters.network.http_connection_manager",
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -336,7 +340,12 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm_path: &Path) -> Value {
             }],
             "clusters": [cluster("echo", opts.upstream_port), cluster("idp", opts.idp_port)],
         },
-    })
+    });
+    if let Some(tls) = &opts.downstream_tls {
+        config["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] =
+            tls.clone();
+    }
+    config
 }
 
 /// A running Envoy; dropping it kills the process.
