@@ -59,6 +59,8 @@ EXPIRED=$(mint --alg RS256 --expired)
 WRONG_AUD=$(mint --alg RS256 --claims '{"aud":"https://other.example.test"}')
 ADMIN=$(mint --alg ES384 --claims '{"scope":"openid read:admin"}')
 URL="http://127.0.0.1:${LISTENER_PORT}"
+# A token bound to a fresh DPoP key, and one proof for GET $URL/user (a proof is good once).
+eval "$("$BIN/mock-idp" dpop --url "http://127.0.0.1:${IDP_PORT}" --htm GET --htu "$URL/user")"
 
 cat <<TXT
 
@@ -101,6 +103,15 @@ Try (tokens were just minted and live 5 minutes):
 
   # 401 invalid_claims (wrong audience)
   curl -i $URL/user -H "Authorization: Bearer $WRONG_AUD"
+
+  # 200: a DPoP-bound token with its proof (RFC 9449); the same again is a replay: 401 invalid_dpop_proof
+  curl -i $URL/user -H "Authorization: DPoP $DPOP_TOKEN" -H "DPoP: $DPOP_PROOF"
+
+  # 401 invalid_token: that DPoP-bound token presented as a bearer token
+  curl -i $URL/user -H "Authorization: Bearer $DPOP_TOKEN"
+
+  # another bound token and proof, for GET /user:
+  eval "\$($BIN/mock-idp dpop --url http://127.0.0.1:${IDP_PORT} --htm GET --htu $URL/user)"
 
   # mint your own:
   $BIN/mock-idp mint --url http://127.0.0.1:${IDP_PORT} --alg ES384 --claims '{"scope":"read:admin"}'
