@@ -96,6 +96,14 @@ impl KeySource for Keys {
     fn kid_not_found(&mut self, _index: usize, _kid: &str) {}
 }
 
+/// A cache hit verifies nothing, so it times nothing.
+impl jwt_authn_wasm::request::flow::VerificationTiming for Keys {
+    fn timing_start(&mut self) -> Option<u64> {
+        None
+    }
+    fn timing_end(&mut self, _: jwt_authn_wasm::verify::Algorithm, _: u64) {}
+}
+
 /// No token here is bound: a proof check would be a defect, so it is one.
 impl jwt_authn_wasm::request::binding::BindingServices for Keys {
     fn verifier(&self) -> &jwt_authn_wasm::verify::Verifier {

@@ -291,6 +291,50 @@ fn metrics_show_in_prometheus_stats() {
     assert!((1..=2).contains(&hits), "hits {hits}, misses {misses}");
 }
 
+/// Signature verification times are histograms labelled by algorithm and backend (one
+/// verification in eight per VM is timed), through envoy.yaml's `stats_tags`.
+#[test]
+fn verification_times_are_histograms_by_algorithm_and_backend() {
+    let tb = Testbed::start(|idp| {
+        let mut config = config(idp, json!({}));
+        config["jwt_cache_config"] = json!({"jwt_cache_size": 0});
+        config
+    });
+    for _ in 0..40 {
+        for alg in [Alg::Rs256, Alg::Es384] {
+            let token = tb.mint(&MintRequest::new(alg));
+            assert_eq!(tb.get_with_token("/", &token).status, 200);
+        }
+    }
+    let count = |text: &str, alg: &str, backend: &str| -> u64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with("jwt_authn_verify_duration_us_count{")
+                    && l.contains(&format!("alg=\"{alg}\""))
+                    && l.contains(&format!("backend=\"{backend}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut text = String::new();
+    // Histograms reach the admin output on Envoy's stats flush (every 5 s).
+    let seen = eventually(Duration::from_secs(12), || {
+        text = tb.envoy.admin_get("/stats/prometheus").1;
+        count(&text, "RS256", "host") >= 3 && count(&text, "ES384", "own") >= 3
+    });
+    assert!(
+        seen,
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("verify"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // At most one in eight of 40 per algorithm, whatever the split between the two workers.
+    assert!(count(&text, "RS256", "host") <= 5, "{text}");
+}
+
 /// `stat_prefix` goes into every metric name after `jwt_authn`, so two instances of the filter
 /// (two listeners, two chains) count apart; the labels still apply.
 #[test]

@@ -217,7 +217,7 @@ impl RootContext for Root {
             vm.keys = keys;
             vm.verifier = verifier;
             vm.replay = replay;
-            vm.metrics = Metrics::define(&config);
+            vm.metrics = Metrics::define(&config, vm.verifier.plan());
             vm.cache = crate::request::flow::TokenCache::new(config.token_cache);
             vm.hit_plan = crate::request::flow::HitPlan::new(&config).map(Rc::new);
             vm.config = Some(config);

@@ -72,6 +72,7 @@ impl VmState {
             keys: self.keys.at(config, &HostShared, now_ms),
             verifier: &self.verifier,
             replay: &self.replay,
+            metrics: &self.metrics,
         };
         (services, &mut self.cache)
     }
@@ -83,6 +84,17 @@ pub struct Services<'a> {
     keys: KeysAt<'a>,
     verifier: &'a Verifier,
     replay: &'a [Option<ReplayCache>],
+    metrics: &'a Metrics,
+}
+
+impl crate::request::flow::VerificationTiming for Services<'_> {
+    fn timing_start(&mut self) -> Option<u64> {
+        self.metrics.sample_verification().then(now_micros)
+    }
+    fn timing_end(&mut self, alg: crate::verify::Algorithm, start: u64) {
+        self.metrics
+            .verification(alg, now_micros().saturating_sub(start));
+    }
 }
 
 impl KeySource for Services<'_> {
@@ -143,6 +155,14 @@ pub fn now_ms() -> u64 {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Proxy time in microseconds since the epoch.
+pub fn now_micros() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// A random number from WASI's `random_get`, through std's randomly keyed hasher.

@@ -414,6 +414,11 @@ impl KeySet {
         }
     }
 
+    /// The verifier this set's keys were prepared for.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
     /// Whether some key carries exactly this `kid`, to decide if an unknown kid warrants a refetch.
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|jwk| jwk.kid.as_deref() == Some(kid))

@@ -64,11 +64,20 @@ pub struct Pending {
     pub presented: Option<Box<Presented>>,
 }
 
-/// What the request's road reaches outside itself: the key sets, and for bound tokens the
-/// verifier and the replay cache.
-pub trait RequestServices: KeySource + BindingServices {}
+/// What the request's road reaches outside itself: the key sets, for bound tokens the verifier
+/// and the replay cache, and a clock for timing signature verifications.
+pub trait RequestServices: KeySource + BindingServices + VerificationTiming {}
 
-impl<T: KeySource + BindingServices + ?Sized> RequestServices for T {}
+impl<T: KeySource + BindingServices + VerificationTiming + ?Sized> RequestServices for T {}
+
+/// Timing of signature verifications, for the per-algorithm histogram. The core has no clock of
+/// its own; the host samples (timing costs two clock reads and a metric write).
+pub trait VerificationTiming {
+    /// The start, in microseconds, of a verification to time; `None` when this one is not.
+    fn timing_start(&mut self) -> Option<u64>;
+    /// The timed verification of `alg` that began at `start` is done.
+    fn timing_end(&mut self, alg: crate::verify::Algorithm, start: u64);
+}
 
 /// The per-worker cache of verified tokens the flow consults.
 pub type TokenCache = VerifiedCache<Verified>;
@@ -600,7 +609,13 @@ fn with_keys(
         token,
         presented,
     } = pending;
-    let verified = match prepared.verify(&set) {
+    let alg = prepared.alg;
+    let started = keys.timing_start();
+    let verification = prepared.verify(&set);
+    if let Some(start) = started {
+        keys.timing_end(alg, start);
+    }
+    let verified = match verification {
         Ok(verified) => Rc::new(verified),
         Err(err) => return Decision::Deny(err, Some(index)),
     };

@@ -67,6 +67,10 @@ impl RequestView for Request<'_> {
     fn route(&self, _: RouteProperty) -> Option<Vec<u8>> {
         None
     }
+
+    fn connection(&self, _: jwt_authn_wasm::request::view::ConnectionProperty) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// One provider whose key set is ready (generation 1), as a worker sees it after the first fetch.
@@ -91,6 +95,30 @@ impl KeySource for ReadyKeys {
         jwt_authn_wasm::keys::source::Refetch::Refused
     }
     fn kid_not_found(&mut self, _index: usize, _kid: &str) {}
+}
+
+/// Nothing here is timed: the benchmark times whole decisions itself.
+impl jwt_authn_wasm::request::flow::VerificationTiming for ReadyKeys {
+    fn timing_start(&mut self) -> Option<u64> {
+        None
+    }
+    fn timing_end(&mut self, _: jwt_authn_wasm::verify::Algorithm, _: u64) {}
+}
+
+/// No provider here binds tokens, so no proof is ever checked.
+impl jwt_authn_wasm::request::binding::BindingServices for ReadyKeys {
+    fn verifier(&self) -> &jwt_authn_wasm::verify::Verifier {
+        self.0.verifier()
+    }
+    fn record_proof(
+        &mut self,
+        _: usize,
+        _: &[u8; 16],
+        _: u64,
+        _: u64,
+    ) -> jwt_authn_wasm::request::binding::Recorded {
+        jwt_authn_wasm::request::binding::Recorded::Unavailable
+    }
 }
 
 fn now_ms() -> u64 {

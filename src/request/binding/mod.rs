@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// What the request's road needs from the host to check a binding.
-pub trait BindingServices {
+pub trait BindingServices: crate::request::flow::VerificationTiming {
     /// The verifier for proof signatures (the VM's, with its backends).
     fn verifier(&self) -> &Verifier;
     /// Records DPoP proof `id` of provider `index`, acceptable until `expires_at` (seconds).
@@ -170,7 +170,12 @@ fn dpop(
             .ok_or(invalid_proof("Exactly one DPoP proof is allowed"))?,
         _ => return Err(invalid_proof("Exactly one DPoP proof is allowed")),
     };
-    let proof = Proof::verify(text, settings, services.verifier(), limits)?;
+    let started = services.timing_start();
+    let proof = Proof::verify(text, settings, services.verifier(), limits);
+    if let (Some(start), Some(alg)) = (started, proof.as_ref().ok().map(|p| p.alg)) {
+        services.timing_end(alg, start);
+    }
+    let proof = proof?;
     if proof.htm.as_bytes() != presented.method {
         return Err(invalid_proof(
             "DPoP proof htm does not match the request method",

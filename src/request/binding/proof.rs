@@ -28,6 +28,8 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 /// A proof whose signature holds under its own `jwk`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Proof {
+    /// Its algorithm.
+    pub alg: Algorithm,
     /// The RFC 7638 SHA-256 thumbprint of its `jwk`, base64url: what `cnf.jkt` must equal.
     pub thumbprint: String,
     /// `htm`: the HTTP method.
@@ -130,6 +132,7 @@ impl Proof {
             Some(_) => Err(invalid("DPoP proof claim has the wrong type")),
         };
         Ok(Self {
+            alg,
             thumbprint: thumbprint(jwk)
                 .ok_or(invalid("DPoP proof jwk is not a usable public key"))?,
             htm: htm.to_string(),

@@ -30,6 +30,13 @@ impl Services {
     }
 }
 
+impl crate::request::flow::VerificationTiming for Services {
+    fn timing_start(&mut self) -> Option<u64> {
+        None
+    }
+    fn timing_end(&mut self, _: crate::verify::Algorithm, _: u64) {}
+}
+
 impl BindingServices for Services {
     fn verifier(&self) -> &Verifier {
         &self.verifier

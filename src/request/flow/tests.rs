@@ -70,9 +70,16 @@ fn test_verifier() -> &'static crate::verify::Verifier {
     VERIFIER.with(|verifier| *verifier)
 }
 
-/// Binding services for fakes whose tests bind no tokens: every proof is new.
+/// Binding services for fakes whose tests bind no tokens: every proof is new, nothing timed.
 macro_rules! no_replays {
     ($($fake:ty),*) => {$(
+        impl crate::request::flow::VerificationTiming for $fake {
+            fn timing_start(&mut self) -> Option<u64> {
+                None
+            }
+            fn timing_end(&mut self, _alg: crate::verify::Algorithm, _start: u64) {}
+        }
+
         impl crate::request::binding::BindingServices for $fake {
             fn verifier(&self) -> &crate::verify::Verifier {
                 test_verifier()
