@@ -460,10 +460,21 @@ def section_k8s(c):
     objects = k8s_objects()
     for o in objects:
         obj = o["object"]
+        body = "data" if obj.get("kind") == "ConfigMap" else "spec"
         c.check(
-            all(k in obj for k in ("apiVersion", "kind", "metadata", "spec")) and obj["metadata"].get("name"),
-            f"{o['file']}: {obj.get('kind')} has apiVersion, kind, metadata.name and spec",
+            all(k in obj for k in ("apiVersion", "kind", "metadata", body)) and obj["metadata"].get("name"),
+            f"{o['file']}: {obj.get('kind')} has apiVersion, kind, metadata.name and {body}",
         )
+
+    # The stats_tags that label the filter's metrics: the same in both manifests as in envoy.yaml.
+    tags = load_yaml("envoy.yaml")["stats_config"]["stats_tags"]
+    (istio_tags,) = [o for o in find(objects, "ConfigMap") if o["metadata"]["name"] == "jwt-authn-stats-tags"]
+    shipped = json.loads(istio_tags["data"]["custom_bootstrap.json"])["stats_config"]["stats_tags"]
+    c.check(shipped == tags, "Istio bootstrap override (stats-tags.yaml): stats_tags equal envoy.yaml's")
+    (proxy,) = find(objects, "EnvoyProxy")
+    c.check(proxy["spec"]["bootstrap"]["type"] == "Merge", "EnvoyProxy: bootstrap merged, not replaced")
+    shipped = yaml.safe_load(proxy["spec"]["bootstrap"]["value"])["stats_config"]["stats_tags"]
+    c.check(shipped == tags, "EnvoyProxy (envoyproxy.yaml): stats_tags equal envoy.yaml's")
 
     node = shutil.which("node")
     modules = os.path.join(tools_dir(), "node_modules")
