@@ -117,6 +117,10 @@ pub struct Config {
     pub tokens_in_params: bool,
     /// Whether any rule matches on the method (else `:method` is read only for a CORS check).
     pub rules_match_methods: bool,
+    /// The rules compiled for matching ([`rules::matcher`]).
+    pub rule_matcher: rules::matcher::RuleMatcher,
+    /// Provider indices by issuer, sorted by issuer (first provider of an issuer only).
+    pub issuers: Vec<(String, usize)>,
     /// The token sources of all providers, in provider order, without repeats.
     pub all_sources: Vec<TokenSource>,
     /// Size and depth limits on what a request may present.
@@ -405,6 +409,15 @@ impl Config {
             .any(|p| p.sources.iter().any(|s| matches!(s, TokenSource::Param(_))));
         let rules_match_methods = rules.iter().any(|rule| !rule.route.methods.is_empty());
         let binding_reads = binding::BindingReads::of(&providers);
+        let rule_matcher = rules::matcher::RuleMatcher::new(&rules);
+        let mut issuers: Vec<(String, usize)> = Vec::new();
+        for (index, provider) in providers.iter().enumerate() {
+            if let Some(issuer) = &provider.issuer {
+                if let Err(at) = issuers.binary_search_by(|(known, _)| known.cmp(issuer)) {
+                    issuers.insert(at, (issuer.clone(), index));
+                }
+            }
+        }
         let dpop_challenges = providers
             .iter()
             .map(|provider| {
@@ -417,6 +430,8 @@ impl Config {
             })
             .collect();
         Ok(Self {
+            rule_matcher,
+            issuers,
             binding_reads,
             dpop_challenges,
             providers,
@@ -449,9 +464,8 @@ impl Config {
 
     /// The first rule matching this method and path, else the default.
     pub fn rule_for(&self, method: &str, normalized_path: &str) -> RequirementId {
-        self.rules
-            .iter()
-            .position(|rule| rule.route.matches(method, normalized_path))
+        self.rule_matcher
+            .first_match(&self.rules, method, normalized_path)
             .map_or(RequirementId::Default, RequirementId::Rule)
     }
 
@@ -504,10 +518,12 @@ impl Config {
 
     /// The provider whose issuer is exactly `issuer`.
     pub fn provider_by_issuer(&self, issuer: &str) -> Option<(usize, &Provider)> {
-        self.providers
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.issuer.as_deref() == Some(issuer))
+        let at = self
+            .issuers
+            .binary_search_by(|(known, _)| known.as_str().cmp(issuer))
+            .ok()?;
+        let index = self.issuers.get(at)?.1;
+        Some((index, self.providers.get(index)?))
     }
 
     /// The one provider configured without an issuer, if any.

@@ -6,6 +6,8 @@
 //! compiled once from the configuration; [`crate::request::policy`] evaluates it against a
 //! verified token.
 
+pub mod matcher;
+
 use serde::Deserialize;
 use serde_json::Value;
 
