@@ -308,3 +308,48 @@ fn required_dpop_with_server_nonces() {
 fn dpop_error_with(algs: &str, error: &str, description: &str) -> String {
     format!("DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{algs}\"")
 }
+
+/// Nonces turn over with their window: the previous window's nonce is still taken, an older one
+/// is answered with the current nonce. Windows of 2 s are aligned to the clock, so 2 s after a
+/// nonce is issued it is the previous window's, and 4 s after, older.
+#[test]
+fn a_rotated_nonce_is_taken_for_one_more_window_then_refused() {
+    let tb = Testbed::start(|idp| {
+        provider(
+            idp,
+            json!({"mode": "allowed", "nonce": {"secret": SECRET, "window": "2s"}}),
+        )
+    });
+    let client = DpopClient::generate(Alg::Es256).unwrap();
+    let token = tb.mint(&MintRequest::new(Alg::Rs256).claim("cnf", client.cnf().unwrap()));
+    let url = htu(&tb, "/api");
+    let with_nonce = |nonce: Option<String>| {
+        let mut request = ProofRequest::new("GET", &url, &token);
+        request.nonce = nonce;
+        send(
+            &tb,
+            "GET",
+            "/api",
+            &token,
+            &[&client.proof(&request).unwrap()],
+        )
+    };
+    let asked = with_nonce(None);
+    assert_eq!(asked.json()["code"], "use_dpop_nonce");
+    let issued = asked.header("dpop-nonce").unwrap().to_string();
+    assert_eq!(with_nonce(Some(issued.clone())).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2_050));
+    let next = with_nonce(Some(issued.clone()));
+    assert_eq!(
+        next.status,
+        200,
+        "the previous window's nonce: {}",
+        next.text()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2_050));
+    let old = with_nonce(Some(issued.clone()));
+    assert_eq!(old.json()["code"], "use_dpop_nonce", "{}", old.text());
+    let current = old.header("dpop-nonce").unwrap().to_string();
+    assert_ne!(current, issued);
+    assert_eq!(with_nonce(Some(current)).status, 200);
+}

@@ -230,3 +230,75 @@ fn a_certificate_bound_token_passes_only_with_its_certificate() {
     // Still alive, still passing.
     assert_eq!(get(port, &dir, Some("client"), "/api", &bound).0, 200);
 }
+
+/// Behind an edge that terminates TLS: the certificate's hash comes from the
+/// `x-forwarded-client-cert` header the operator names, its last element (the edge's). Envoy's
+/// connection manager must forward the header (here `ALWAYS_FORWARD_ONLY`); by default it drops it.
+#[test]
+fn behind_a_tls_edge_the_named_forwarded_header_gives_the_certificate() {
+    let dir = temp_dir();
+    certificates(&dir);
+    let tb = Testbed::start_with(
+        Default::default(),
+        |options| options.forward_client_cert_details = Some("ALWAYS_FORWARD_ONLY".into()),
+        |idp| {
+            json!({
+                "realm": "mtls",
+                "providers": [{
+                    "name": "idp",
+                    "issuer": idp.issuer(),
+                    "audiences": [idp.audience()],
+                    "remote_jwks": {"http_uri": {
+                        "uri": format!("http://127.0.0.1:{}/.well-known/jwks.json", idp.port()),
+                        "cluster": "idp", "timeout": "2s"}},
+                    "mtls_bound": {"mode": "required", "forwarded_client_cert_header": "x-forwarded-client-cert"}
+                }]
+            })
+        },
+    );
+    let client = x5t(&dir.join("client.pem"));
+    let hex: String = URL_SAFE_NO_PAD
+        .decode(&client)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let other: String = URL_SAFE_NO_PAD
+        .decode(x5t(&dir.join("other.pem")))
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let bound = tb.mint(&MintRequest::new(Alg::Rs256).claim("cnf", json!({"x5t#S256": client})));
+    let auth = format!("Bearer {bound}");
+    let send = |xfcc: Option<String>| {
+        let mut headers: Vec<(&str, Vec<u8>)> = vec![("authorization", auth.clone().into_bytes())];
+        if let Some(value) = xfcc {
+            headers.push(("x-forwarded-client-cert", value.into_bytes()));
+        }
+        let borrowed: Vec<(&str, &[u8])> =
+            headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        tb.envoy.get("/api", &borrowed)
+    };
+    let edge = |hash: &str| format!("By=spiffe://edge;Hash={hash};Subject=\"CN=client,O=test\"");
+    assert_eq!(send(Some(edge(&hex))).status, 200);
+    // A client's own element first, the edge's last: the edge's counts.
+    let forged_first = format!("Hash={other};By=x,{}", edge(&hex));
+    assert_eq!(send(Some(forged_first)).status, 200);
+    let forged_last = send(Some(format!("{},Hash={other}", edge(&hex))));
+    assert_eq!(
+        (
+            forged_last.status,
+            forged_last.json()["description"].clone()
+        ),
+        (401, json!("Token is bound to another client certificate"))
+    );
+    let missing = send(None);
+    assert_eq!(
+        (missing.status, missing.json()["description"].clone()),
+        (
+            401,
+            json!("A client certificate is required for this certificate-bound token")
+        )
+    );
+}

@@ -177,6 +177,9 @@ pub struct EnvoyOptions {
     pub access_log: Option<Value>,
     /// The ingress listener's `transport_socket` (a `DownstreamTlsContext`); `None`: plain HTTP.
     pub downstream_tls: Option<Value>,
+    /// The connection manager's `forward_client_cert_details` (`None`: Envoy's default,
+    /// `SANITIZE`, which drops a client's `x-forwarded-client-cert`).
+    pub forward_client_cert_details: Option<String>,
 }
 
 impl Default for EnvoyOptions {
@@ -194,6 +197,7 @@ impl Default for EnvoyOptions {
             filters_after: Vec::new(),
             access_log: None,
             downstream_tls: None,
+            forward_client_cert_details: None,
         }
     }
 }
@@ -341,6 +345,10 @@ pub fn bootstrap(opts: &EnvoyOptions, wasm_path: &Path) -> Value {
             "clusters": [cluster("echo", opts.upstream_port), cluster("idp", opts.idp_port)],
         },
     });
+    if let Some(mode) = &opts.forward_client_cert_details {
+        config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["forward_client_cert_details"] = json!(mode);
+    }
     if let Some(tls) = &opts.downstream_tls {
         config["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] =
             tls.clone();
