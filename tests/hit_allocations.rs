@@ -98,10 +98,10 @@ impl KeySource for Keys {
 
 /// A cache hit verifies nothing, so it times nothing.
 impl jwt_authn_wasm::request::flow::VerificationTiming for Keys {
-    fn timing_start(&mut self) -> Option<u64> {
+    fn timing_start(&self, _: jwt_authn_wasm::verify::Algorithm) -> Option<u64> {
         None
     }
-    fn timing_end(&mut self, _: jwt_authn_wasm::verify::Algorithm, _: u64) {}
+    fn timing_end(&self, _: jwt_authn_wasm::verify::Algorithm, _: u64) {}
 }
 
 /// No token here is bound: a proof check would be a defect, so it is one.

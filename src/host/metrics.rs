@@ -29,8 +29,8 @@ pub struct Metrics {
     counters: Vec<(u32, Cell<u64>)>,
     /// Per algorithm (by [`Algorithm::index`]), the host id of its verification-time histogram.
     verify_histograms: Vec<Option<u32>>,
-    /// Verifications since the last one timed.
-    since_timed: Cell<u32>,
+    /// Per algorithm, its verifications since the last one timed.
+    since_timed: Vec<Cell<u32>>,
 }
 
 /// One verification in this many is timed: timing costs two clock reads and a metric write
@@ -146,7 +146,7 @@ impl Metrics {
             .collect();
         Self {
             verify_histograms,
-            since_timed: Cell::new(0),
+            since_timed: Algorithm::ALL.iter().map(|_| Cell::new(0)).collect(),
             allowed,
             denied,
             unverified,
@@ -248,11 +248,19 @@ impl Metrics {
         }
     }
 
-    /// Whether the verification about to run is one to time (one in [`VERIFICATION_SAMPLE`]).
-    pub fn sample_verification(&self) -> bool {
-        let n = self.since_timed.get().wrapping_add(1) % VERIFICATION_SAMPLE;
-        self.since_timed.set(n);
+    /// Whether the verification of `alg` about to run is one to time (one in
+    /// [`VERIFICATION_SAMPLE`] of each algorithm's, so no mix of traffic starves one).
+    pub fn sample_verification(&self, alg: Algorithm) -> bool {
+        let Some(count) = self.since_timed.get(alg.index()) else {
+            return false;
+        };
+        let n = count.get().wrapping_add(1) % VERIFICATION_SAMPLE;
+        count.set(n);
         n == 0
+            && self
+                .verify_histograms
+                .get(alg.index())
+                .is_some_and(Option::is_some)
     }
 
     /// Records a timed verification of `alg` that took `micros`.

@@ -88,10 +88,10 @@ pub struct Services<'a> {
 }
 
 impl crate::request::flow::VerificationTiming for Services<'_> {
-    fn timing_start(&mut self) -> Option<u64> {
-        self.metrics.sample_verification().then(now_micros)
+    fn timing_start(&self, alg: crate::verify::Algorithm) -> Option<u64> {
+        self.metrics.sample_verification(alg).then(now_micros)
     }
-    fn timing_end(&mut self, alg: crate::verify::Algorithm, start: u64) {
+    fn timing_end(&self, alg: crate::verify::Algorithm, start: u64) {
         self.metrics
             .verification(alg, now_micros().saturating_sub(start));
     }

@@ -73,10 +73,11 @@ impl<T: KeySource + BindingServices + VerificationTiming + ?Sized> RequestServic
 /// Timing of signature verifications, for the per-algorithm histogram. The core has no clock of
 /// its own; the host samples (timing costs two clock reads and a metric write).
 pub trait VerificationTiming {
-    /// The start, in microseconds, of a verification to time; `None` when this one is not.
-    fn timing_start(&mut self) -> Option<u64>;
+    /// The start, in microseconds, of a verification of `alg` to time; `None` when this one is
+    /// not.
+    fn timing_start(&self, alg: crate::verify::Algorithm) -> Option<u64>;
     /// The timed verification of `alg` that began at `start` is done.
-    fn timing_end(&mut self, alg: crate::verify::Algorithm, start: u64);
+    fn timing_end(&self, alg: crate::verify::Algorithm, start: u64);
 }
 
 /// The per-worker cache of verified tokens the flow consults.
@@ -610,7 +611,7 @@ fn with_keys(
         presented,
     } = pending;
     let alg = prepared.alg;
-    let started = keys.timing_start();
+    let started = keys.timing_start(alg);
     let verification = prepared.verify(&set);
     if let Some(start) = started {
         keys.timing_end(alg, start);

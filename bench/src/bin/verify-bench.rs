@@ -99,10 +99,10 @@ impl KeySource for ReadyKeys {
 
 /// Nothing here is timed: the benchmark times whole decisions itself.
 impl jwt_authn_wasm::request::flow::VerificationTiming for ReadyKeys {
-    fn timing_start(&mut self) -> Option<u64> {
+    fn timing_start(&self, _: jwt_authn_wasm::verify::Algorithm) -> Option<u64> {
         None
     }
-    fn timing_end(&mut self, _: jwt_authn_wasm::verify::Algorithm, _: u64) {}
+    fn timing_end(&self, _: jwt_authn_wasm::verify::Algorithm, _: u64) {}
 }
 
 /// No provider here binds tokens, so no proof is ever checked.

@@ -170,12 +170,7 @@ fn dpop(
             .ok_or(invalid_proof("Exactly one DPoP proof is allowed"))?,
         _ => return Err(invalid_proof("Exactly one DPoP proof is allowed")),
     };
-    let started = services.timing_start();
-    let proof = Proof::verify(text, settings, services.verifier(), limits);
-    if let (Some(start), Some(alg)) = (started, proof.as_ref().ok().map(|p| p.alg)) {
-        services.timing_end(alg, start);
-    }
-    let proof = proof?;
+    let proof = Proof::verify(text, settings, services.verifier(), limits, &*services)?;
     if proof.htm.as_bytes() != presented.method {
         return Err(invalid_proof(
             "DPoP proof htm does not match the request method",

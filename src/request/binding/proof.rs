@@ -11,6 +11,7 @@ use crate::config::binding::Dpop;
 use crate::config::token::Limits;
 use crate::error::{AuthError, ErrorCode};
 use crate::keys::jwks;
+use crate::request::flow::VerificationTiming;
 use crate::request::token::parse_json_object;
 use crate::verify::{Algorithm, Message, Verifier};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -67,6 +68,7 @@ impl Proof {
         dpop: &Dpop,
         verifier: &Verifier,
         limits: &Limits,
+        timing: &dyn VerificationTiming,
     ) -> Result<Self, AuthError> {
         if text.len() > limits.max_token_bytes {
             return Err(invalid("DPoP proof is too large"));
@@ -111,7 +113,12 @@ impl Proof {
             .as_bytes()
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(invalid("DPoP proof is not a JWS in compact form"))?;
-        if !verifier.verify(alg, &key.key, &Message::new(signing_input), &signature) {
+        let started = timing.timing_start(alg);
+        let verified = verifier.verify(alg, &key.key, &Message::new(signing_input), &signature);
+        if let Some(start) = started {
+            timing.timing_end(alg, start);
+        }
+        if !verified {
             return Err(invalid("DPoP proof signature is invalid"));
         }
         let claims = parse_json_object(&decode(payload_b64)?, limits.max_json_depth)

@@ -31,10 +31,10 @@ impl Services {
 }
 
 impl crate::request::flow::VerificationTiming for Services {
-    fn timing_start(&mut self) -> Option<u64> {
+    fn timing_start(&self, _: crate::verify::Algorithm) -> Option<u64> {
         None
     }
-    fn timing_end(&mut self, _: crate::verify::Algorithm, _: u64) {}
+    fn timing_end(&self, _: crate::verify::Algorithm, _: u64) {}
 }
 
 impl BindingServices for Services {

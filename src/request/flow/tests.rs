@@ -74,10 +74,10 @@ fn test_verifier() -> &'static crate::verify::Verifier {
 macro_rules! no_replays {
     ($($fake:ty),*) => {$(
         impl crate::request::flow::VerificationTiming for $fake {
-            fn timing_start(&mut self) -> Option<u64> {
+            fn timing_start(&self, _alg: crate::verify::Algorithm) -> Option<u64> {
                 None
             }
-            fn timing_end(&mut self, _alg: crate::verify::Algorithm, _start: u64) {}
+            fn timing_end(&self, _alg: crate::verify::Algorithm, _start: u64) {}
         }
 
         impl crate::request::binding::BindingServices for $fake {
