@@ -32,9 +32,10 @@ use jwt_authn_wasm::config::Config;
 use jwt_authn_wasm::keys::jwks::KeySet;
 use jwt_authn_wasm::keys::source::KeySource;
 use jwt_authn_wasm::keys::store::{Availability, KeyVersion};
+use jwt_authn_wasm::request::binding::{BindingServices, Recorded};
 use jwt_authn_wasm::request::flow::{self, Decision, TokenCache};
-use jwt_authn_wasm::request::view::{RequestView, RouteProperty};
-use jwt_authn_wasm::verify::{Algorithm, Plan};
+use jwt_authn_wasm::request::view::{ConnectionProperty, RequestView, RouteProperty};
+use jwt_authn_wasm::verify::{Algorithm, Plan, Verifier};
 use p384::ecdsa::signature::Verifier as _;
 use serde_json::Value;
 
@@ -67,10 +68,25 @@ impl RequestView for Request<'_> {
     fn route(&self, _: RouteProperty) -> Option<Vec<u8>> {
         None
     }
+
+    fn connection(&self, _: ConnectionProperty) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// One provider whose key set is ready (generation 1), as a worker sees it after the first fetch.
-struct ReadyKeys(Rc<KeySet>);
+/// Its bearer tokens are bound to nothing, so the proof verifier (in-sandbox only) and the replay
+/// cache are never asked.
+struct ReadyKeys(Rc<KeySet>, Verifier);
+
+impl BindingServices for ReadyKeys {
+    fn verifier(&self) -> &Verifier {
+        &self.1
+    }
+    fn record_proof(&mut self, _: usize, _: &[u8; 16], _: u64, _: u64) -> Recorded {
+        Recorded::Unavailable
+    }
+}
 
 impl KeySource for ReadyKeys {
     fn availability(&mut self, _index: usize) -> Availability {
@@ -305,7 +321,7 @@ fn run() -> Result<(), String> {
         }]
     });
     let config = Config::parse(plugin.to_string().as_bytes()).map_err(|e| format!("{e:?}"))?;
-    let mut keys = ReadyKeys(Rc::new(set));
+    let mut keys = ReadyKeys(Rc::new(set), Verifier::default());
     let decide = |toks: &[Token], cache: CacheConfig, keys: &mut ReadyKeys| {
         let mut cache = TokenCache::new(cache);
         time(budget, |i| {
