@@ -1307,8 +1307,7 @@ fn run() -> Res<()> {
     // proofs up to an hour old), never sent here.
     if let Some(pools) = &dpop {
         let pairs = mint_dpop_pairs(&pools.minter, &pools.client, "dpop-callgrind", 1_000)?;
-        fs::write(tmp.join("es256-dpop-pairs.txt"), pairs.join("\n"))
-            .map_err(|e| e.to_string())?;
+        fs::write(tmp.join("es256-dpop-pairs.txt"), pairs.join("\n")).map_err(|e| e.to_string())?;
     }
     // What each VM chose, as it logged at start (`signature backends: ...`), one line per VM.
     let backends: Vec<String> = fs::read_to_string(tmp.join("envoy.log"))
