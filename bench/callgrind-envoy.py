@@ -14,6 +14,7 @@ by the listener's (user space only: the kernel's share of a request is not count
 
     python3 bench/callgrind-envoy.py bench/tmp/<stamp> [--upstream echo] [--floors] [NAME=MODULE.wasm ...]
     python3 bench/callgrind-envoy.py bench/tmp/<stamp> --algorithms all|rs256,es384,... [--requests 100]
+    python3 bench/callgrind-envoy.py bench/tmp/<stamp> --dpop [--requests 100]
 
 With `--algorithms`, it prices one signature verification per algorithm instead: listeners no auth,
 Envoy's native jwt_authn (the run's key set as `local_jwks`, no JWT cache) and this filter with
@@ -23,6 +24,16 @@ auto stays in the sandbox but BoringSSL can verify, i.e. ES384), each VM's choic
 `signature backends` log line. Every request carries a token not sent to that listener before
 (from `<alg>-pool.txt`), so nothing is a cache hit anywhere; per algorithm and listener it counts
 `--requests` requests (default 100 in this mode) after `--warmup` (default 10), twice.
+
+With `--dpop`, it prices a DPoP-bound request against a plain cold one of the same algorithm, as
+`make bench`'s `es256-dpop` does by the clock: listeners no auth, `plain` (this filter uncached,
+`crypto: auto`, distinct ES256 bearer tokens from `es256-pool.txt`) and `dpop` (the same with
+`make bench`'s `wasm_dpop` policy: `dpop: allowed`, origin `http://bench.test`, `max_age` 1 h;
+the replay cache at its default size, since a million entries take long to create under
+valgrind), each DPoP request a token bound by `cnf.jkt` with a proof of its own from
+`es256-dpop-pairs.txt`, which `make bench` mints at its end: its proofs are accepted for an hour
+after that. The counts (defaults as with `--algorithms`) give `dpop ÷ plain` instructions, the
+instruction ratio behind the wall-clock cost ratio.
 
 `<stamp>` is a `make bench` run's token directory (its jwks.json and rs256-repeated.txt, or
 `--token es384`). Modules default to `filter=target/bench/jwt_authn_wasm.wasm` (none with
@@ -115,11 +126,17 @@ def load(port, token, n):
 
 
 def load_tokens(port, tokens):
-    """One keep-alive GET per token; the count of answers other than 200."""
+    """One keep-alive GET per token (a `<token> <proof>` pair: `DPoP` scheme and header); the
+    count of answers other than 200."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     bad = 0
     for token in tokens:
-        connection.request("GET", "/", headers={"authorization": "Bearer " + token})
+        if " " in token:
+            token, proof = token.split(" ", 1)
+            headers = {"authorization": "DPoP " + token, "dpop": proof}
+        else:
+            headers = {"authorization": "Bearer " + token}
+        connection.request("GET", "/", headers=headers)
         response = connection.getresponse()
         response.read()
         bad += response.status != 200
@@ -208,6 +225,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=None, help="requests before each count (default 300; 10 with --algorithms)")
     parser.add_argument("--algorithms", default=None,
                         help="all, or a comma-separated list (rs256,ps256,es512,eddsa,...): price a verification per algorithm")
+    parser.add_argument("--dpop", action="store_true",
+                        help="price a DPoP-bound ES256 request against a plain cold one (es256-dpop-pairs.txt, es256-pool.txt)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--upstream", default="direct", choices=["direct", "echo"],
                         help="direct_response routes, or proxy to testbed's echo-upstream as make bench does "
@@ -221,10 +240,10 @@ def main():
     o = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind not found: apt-get install -y valgrind")
-    if o.algorithms:
+    if o.algorithms or o.dpop:
         o.requests = o.requests or 100
         o.warmup = 10 if o.warmup is None else o.warmup
-        return algorithms(o)
+        return dpop(o) if o.dpop else algorithms(o)
     o.requests = o.requests or 1000
     o.warmup = 300 if o.warmup is None else o.warmup
     token = open(os.path.join(o.stamp, f"{o.token}-repeated.txt")).read().strip()
@@ -445,6 +464,91 @@ def algorithms(o):
         else:
             row += ["- (the only backend)", "-", "-", "-", "-"]
         print("| " + " | ".join(row) + " |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def count(o, envoy, out, ports, name, tokens, dump, label):
+    """Callgrind's counts per request of `name` over `tokens` after `o.warmup` of them."""
+    if load_tokens(ports[name], tokens[:o.warmup]):
+        sys.exit(f"{label}: a warm-up request was not answered 200 (DPoP proofs are accepted for an hour "
+                 "after make bench minted them)")
+    control(envoy.pid, "-z")
+    control(envoy.pid, "-i", "on")
+    bad = load_tokens(ports[name], tokens[o.warmup:])
+    control(envoy.pid, "-i", "off")
+    control(envoy.pid, "-d", label.replace(" ", "-"))
+    load(ports["noauth"], tokens[0].split(" ")[0], 1)
+    path = f"{out}.{dump}"
+    for _ in range(600):
+        if os.path.exists(path) and totals(path):
+            break
+        time.sleep(0.1)
+    t = totals(path)
+    if bad or not t:
+        sys.exit(f"{label}: {bad} answers other than 200, or no counts in {path}")
+    print(f"{label}: {t.get('Ir', 0) / o.requests:,.0f} Ir per request", file=sys.stderr)
+    return {k: v / o.requests for k, v in t.items()}
+
+
+def dpop(o):
+    """Instructions per request of a DPoP-bound ES256 request and of a plain cold one."""
+    jwks = open(os.path.join(o.stamp, "jwks.json")).read()
+    need = o.repeats * (o.warmup + o.requests)
+    pools = {}
+    for name, file in (("plain", "es256-pool.txt"), ("dpop", "es256-dpop-pairs.txt")):
+        path = os.path.join(o.stamp, file)
+        pools[name] = [t for t in open(path).read().split("\n") if t]
+        if len(pools[name]) < need:
+            sys.exit(f"{path}: {len(pools[name])} lines, {need} needed (--repeats x (--warmup + --requests))")
+    pools["noauth"] = pools["plain"]
+    claims = claims_of(pools["plain"][0])
+    module = os.path.join(ROOT, "target/bench/jwt_authn_wasm.wasm")
+    plain = uncached_configuration(claims, jwks, "auto", ALGORITHMS)
+    bound = json.loads(plain)
+    bound["providers"][0]["dpop"] = {"mode": "allowed", "origin": "http://bench.test", "max_age": "3600s"}
+    ports = {"noauth": free_port(), "plain": free_port(), "dpop": free_port()}
+    listeners = [listener("noauth", ports["noauth"], [], o.upstream),
+                 listener("plain", ports["plain"], [wasm_filter("vm_plain", module, plain)], o.upstream),
+                 listener("dpop", ports["dpop"], [wasm_filter("vm_dpop", module, json.dumps(bound))], o.upstream)]
+    envoy, work, out, echo = start_envoy(o, listeners)
+    results = {}
+    try:
+        for name in ("plain", "dpop"):
+            c = http.client.HTTPConnection("127.0.0.1", ports[name], timeout=60)
+            c.request("GET", "/")
+            status = c.getresponse().status
+            if status != 401:
+                sys.exit(f"listener {name}: a request without a token got {status}: its module did not start (see {work}/envoy.log)")
+        dump = 0
+        for repeat in range(o.repeats):
+            for name in ("noauth", "plain", "dpop"):
+                base = repeat * (o.warmup + o.requests)
+                dump += 1
+                results.setdefault(name, []).append(count(
+                    o, envoy, out, ports, name, pools[name][base:base + o.warmup + o.requests], dump,
+                    f"{name} repeat {repeat}"))
+    finally:
+        stop_envoy(envoy, echo)
+    columns = [("Ir", ["Ir"]), ("I1mr", ["I1mr"]), ("D1mr", ["D1mr"]), ("LLmr", ["ILmr", "DLmr"])]
+
+    def mean(name, keys):
+        v = [sum(s.get(k, 0) for k in keys) for s in results[name]]
+        return sum(v) / len(v)
+
+    print(f"Envoy under callgrind, per request: a DPoP-bound ES256 request (token and proof new to the filter) and a "
+          f"plain cold one (distinct bearer tokens), the filter's verified-token cache off, crypto: auto "
+          f"({o.requests} requests after {o.warmup} warm-up, x {o.repeats}, upstream {o.upstream}, LL {o.LL}); each "
+          "cell: the mean, then each repeat. 'Ir ÷ plain': this listener's instructions ÷ the plain request's, the "
+          "instruction cost ratio (user space only)\n")
+    print("| listener | " + " | ".join(c for c, _ in columns) + " | Ir above no auth | Ir ÷ plain |")
+    print("|---|" + "---:|" * (len(columns) + 2))
+    for name in ("noauth", "plain", "dpop"):
+        cells = []
+        for _, keys in columns:
+            vals = [sum(s.get(k, 0) for k in keys) for s in results[name]]
+            cells.append(f"{sum(vals) / len(vals):,.0f} [{', '.join(f'{v:,.0f}' for v in vals)}]")
+        ir = mean(name, ["Ir"])
+        print(f"| {name} | " + " | ".join(cells) + f" | {ir - mean('noauth', ['Ir']):+,.0f} | {ir / mean('plain', ['Ir']):.3f} |")
     shutil.rmtree(work, ignore_errors=True)
 
 
