@@ -347,6 +347,8 @@ pub struct BindingReads {
     pub dpop: bool,
     /// Some DPoP provider trusts `x-forwarded-proto` and `x-forwarded-host`.
     pub forwarded: bool,
+    /// Some DPoP provider has no configured `origin`: `:scheme` and `:authority` are read.
+    pub request_origin: bool,
     /// Some provider binds tokens to the connection's client certificate.
     pub connection_certificate: bool,
     /// Headers some provider takes the client certificate's hash from.
@@ -363,6 +365,7 @@ impl BindingReads {
                 any = true;
                 reads.dpop = true;
                 reads.forwarded |= provider.dpop.trust_forwarded_headers;
+                reads.request_origin |= provider.dpop.origin.is_none();
             }
             if provider.mtls_bound.mode != BindingMode::Off {
                 any = true;

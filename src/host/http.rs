@@ -53,14 +53,14 @@ impl RequestView for HostHeaders {
         }
     }
 
-    /// Every value of `name`: Envoy's single-value read gives only the first, so the whole map
-    /// is read (only for a header that must not repeat, on requests with a bound token).
+    /// Every value of `name`, as one comma-joined value: Envoy's header read gives only the
+    /// first of a repeated header, its `request.headers` property all of them joined with `,`
+    /// (one host call for this header, where reading the whole map would copy every header).
     fn header_values(&self, name: &str) -> Vec<Vec<u8>> {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-            .unwrap_or_default()
+        hostcalls::get_property(vec!["request", "headers", name])
+            .ok()
+            .flatten()
             .into_iter()
-            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
             .collect()
     }
 

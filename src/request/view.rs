@@ -27,7 +27,8 @@ pub trait RequestView {
     /// The value of header `name` (lower case), if present (the first, if it repeats).
     fn header(&self, name: &str) -> Option<Vec<u8>>;
 
-    /// Every value of header `name`, in order: for a header that must not repeat (`DPoP`).
+    /// Every value of header `name`, in order, for a header that must not repeat (`DPoP`): as
+    /// separate values, or joined into one with `,` (Envoy's form; a caller refuses both).
     fn header_values(&self, name: &str) -> Vec<Vec<u8>> {
         self.header(name).into_iter().collect()
     }

@@ -66,8 +66,10 @@ impl Presented {
         if reads.dpop && via_dpop {
             presented.proofs = request.header_values("dpop");
             presented.method = header(":method");
-            presented.scheme = header(":scheme");
-            presented.authority = header(":authority");
+            if reads.request_origin {
+                presented.scheme = header(":scheme");
+                presented.authority = header(":authority");
+            }
             presented.target = header(":path");
             if reads.forwarded {
                 presented.forwarded_proto = request.header("x-forwarded-proto");

@@ -94,7 +94,7 @@ impl Proof {
             .and_then(Algorithm::from_name)
             .filter(|alg| !alg.is_symmetric() && dpop.algorithms.contains(alg))
             .ok_or(invalid("DPoP proof algorithm is not allowed"))?;
-        let Some(Value::Object(jwk)) = header.get("jwk") else {
+        let Some(jwk_value @ Value::Object(jwk)) = header.get("jwk") else {
             return Err(invalid("DPoP proof has no jwk header"));
         };
         if PRIVATE_MEMBERS
@@ -103,7 +103,7 @@ impl Proof {
         {
             return Err(invalid("DPoP proof jwk must be a public key"));
         }
-        let key = jwks::parse_public_jwk(&Value::Object(jwk.clone()), verifier)
+        let key = jwks::parse_public_jwk(jwk_value, verifier)
             .map_err(|_| invalid("DPoP proof jwk is not a usable public key"))?;
         if !key.is_candidate(None, alg) {
             return Err(invalid("DPoP proof jwk does not fit its algorithm"));
