@@ -46,6 +46,8 @@ ratio is taken against within the same Envoy. It prints and writes `--report` PR
 PREFIX.json (default bench/results/<UTC stamp>-scale): per module and token kind, Ir per
 request, ÷ rules1-prov1, Ir above no auth and that ÷ rules1-prov1's, and I1mr; the target is
 rules1000-prov50 ≤ 1.1x rules1-prov1. `<stamp>` is optional here (the JWKS is written there).
+On a shared machine `--wait-idle 'bench-driver|valgrind|wrk '` holds each Envoy until no
+other such process runs.
 In a git worktree without its own .venv, the main checkout's Envoy is used.
 
 `<stamp>` is a `make bench` run's token directory (its jwks.json and rs256-repeated.txt, or
@@ -258,6 +260,9 @@ def main():
     parser.add_argument("--distinct-warmup", type=int, default=10, help="with --scale: distinct-token warm-up requests")
     parser.add_argument("--mock-idp", default=os.path.join(ROOT, "target/release/mock-idp"),
                         help="with --scale: testbed's mock IdP, which makes the key set and the tokens")
+    parser.add_argument("--wait-idle", default=None, metavar="PATTERN",
+                        help="with --scale: before each Envoy, wait until no process matches this pgrep -f pattern "
+                             "(e.g. 'bench-driver|valgrind|wrk '), polling every 30 s")
     parser.add_argument("--report", default=None,
                         help="with --scale: write PREFIX.md and PREFIX.json (default bench/results/<UTC stamp>-scale)")
     o = parser.parse_args()
@@ -595,6 +600,26 @@ def get_all(port, tokens, path=SCALE_PATH):
     return bad
 
 
+def wait_idle(pattern):
+    """On a shared machine: wait until no process matching `pattern` (pgrep -f) runs, polling
+    every 30 s, so each Envoy under valgrind starts only when no other heavy job runs."""
+    mine, pid = set(), os.getpid()
+    while pid > 1:
+        # This process and its ancestors (whose command lines may carry the pattern) do not count.
+        mine.add(pid)
+        try:
+            pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    while True:
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+        others = [p for p in found if int(p) not in mine]
+        if not others:
+            return
+        print(f"waiting: {len(others)} process(es) match {pattern!r}", file=sys.stderr)
+        time.sleep(30)
+
+
 def scale_envoys(modules, configs):
     """The Envoys to run, each a list of (module, config): every Envoy has the reference
     configuration of its module and at most three others (at most four VMs under valgrind)."""
@@ -649,6 +674,8 @@ def scale(o):
             # The route's name, for `requirement_map`; every listener has it, so all do the same work.
             route = lst["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"][0]
             route["name"] = SCALE_ROUTE
+        if o.wait_idle:
+            wait_idle(o.wait_idle)
         print(f"Envoy {index + 1}/{len(envoy_runs)}: {', '.join(k for k in ports)}", file=sys.stderr)
         envoy, work, out, echo = start_envoy(o, listeners)
         dump = 0
@@ -726,8 +753,13 @@ def scale(o):
                              "above_noauth_ratio": (ir - noauth) / (ref - noauth)}
                     # The reference runs in every Envoy: keep the first Envoy's for its own row.
                     rows.setdefault(module, {}).setdefault(config, {}).setdefault(kind, entry)
-    command = "python3 " + " ".join([os.path.relpath(sys.argv[0], ROOT) if os.path.isabs(sys.argv[0]) else sys.argv[0]] + sys.argv[1:])
+    import shlex
+    command = "python3 " + shlex.join([os.path.relpath(sys.argv[0], ROOT) if os.path.isabs(sys.argv[0]) else sys.argv[0]]
+                                      + sys.argv[1:])
     git = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "bench/callgrind-envoy.py"],
+                      capture_output=True, text=True).stdout.strip():
+        git += " with bench/callgrind-envoy.py changed"
     envoy_version = subprocess.run([envoy_binary(), "--version"], capture_output=True, text=True).stdout.strip().split("version: ")[-1]
     lines = [f"# Scale: rules, route requirements and providers, Envoy under callgrind ({stamp})", "",
              f"Command: `{command}`", "",
