@@ -118,6 +118,9 @@ impl jwt_authn_wasm::request::binding::BindingServices for Keys {
     ) -> jwt_authn_wasm::request::binding::Recorded {
         unreachable!("no provider here binds tokens")
     }
+    fn proof_keys(&mut self) -> Option<&mut jwt_authn_wasm::request::binding::keys::ProofKeys> {
+        unreachable!("no provider here binds tokens")
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::keys::source::{KeySource, KeysAt, Refetch, VmKeySets};
 use crate::keys::store::{Availability, KeyVersion};
 use crate::keys::store::{SetError, SharedData};
+use crate::request::binding::keys::ProofKeys;
 use crate::request::binding::replay::ReplayCache;
 use crate::request::binding::{BindingServices, Recorded};
 use crate::request::flow::TokenCache;
@@ -44,6 +45,8 @@ pub struct VmState {
     pub cache: TokenCache,
     /// Per provider, its DPoP replay cache in shared data (`None`: DPoP off).
     pub replay: Vec<Option<ReplayCache>>,
+    /// DPoP proof keys this VM has parsed.
+    pub proof_keys: ProofKeys,
 }
 
 impl VmState {
@@ -58,6 +61,7 @@ impl VmState {
             metrics: Metrics::default(),
             cache: TokenCache::new(crate::config::token::CacheConfig::default()),
             replay: Vec::new(),
+            proof_keys: ProofKeys::default(),
         }
     }
 
@@ -73,6 +77,7 @@ impl VmState {
             verifier: &self.verifier,
             replay: &self.replay,
             metrics: &self.metrics,
+            proof_keys: &mut self.proof_keys,
         };
         (services, &mut self.cache)
     }
@@ -85,6 +90,7 @@ pub struct Services<'a> {
     verifier: &'a Verifier,
     replay: &'a [Option<ReplayCache>],
     metrics: &'a Metrics,
+    proof_keys: &'a mut ProofKeys,
 }
 
 impl crate::request::flow::VerificationTiming for Services<'_> {
@@ -125,6 +131,9 @@ impl BindingServices for Services<'_> {
             );
         }
         recorded
+    }
+    fn proof_keys(&mut self) -> Option<&mut ProofKeys> {
+        Some(self.proof_keys)
     }
 }
 

@@ -119,6 +119,9 @@ impl jwt_authn_wasm::request::binding::BindingServices for ReadyKeys {
     ) -> jwt_authn_wasm::request::binding::Recorded {
         jwt_authn_wasm::request::binding::Recorded::Unavailable
     }
+    fn proof_keys(&mut self) -> Option<&mut jwt_authn_wasm::request::binding::keys::ProofKeys> {
+        None
+    }
 }
 
 fn now_ms() -> u64 {

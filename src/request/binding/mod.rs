@@ -9,6 +9,7 @@
 
 pub mod certificate;
 pub mod htu;
+pub mod keys;
 pub mod nonce;
 pub mod proof;
 pub mod replay;
@@ -32,6 +33,8 @@ pub trait BindingServices: crate::request::flow::VerificationTiming {
     fn verifier(&self) -> &Verifier;
     /// Records DPoP proof `id` of provider `index`, acceptable until `expires_at` (seconds).
     fn record_proof(&mut self, index: usize, id: &[u8; 16], expires_at: u64, now: u64) -> Recorded;
+    /// This worker's parsed proof keys, when it keeps them.
+    fn proof_keys(&mut self) -> Option<&mut keys::ProofKeys>;
 }
 
 /// What a request presents besides its token, read when it arrives.
@@ -172,7 +175,7 @@ fn dpop(
             .ok_or(invalid_proof("Exactly one DPoP proof is allowed"))?,
         _ => return Err(invalid_proof("Exactly one DPoP proof is allowed")),
     };
-    let proof = Proof::verify(text, settings, services.verifier(), limits, &*services)?;
+    let proof = Proof::verify(text, settings, limits, services)?;
     if proof.htm.as_bytes() != presented.method {
         return Err(invalid_proof(
             "DPoP proof htm does not match the request method",

@@ -11,13 +11,14 @@ use crate::config::binding::Dpop;
 use crate::config::token::Limits;
 use crate::error::{AuthError, ErrorCode};
 use crate::keys::jwks;
-use crate::request::flow::VerificationTiming;
+use crate::request::binding::BindingServices;
 use crate::request::token::parse_json_object;
-use crate::verify::{Algorithm, Message, Verifier};
+use crate::verify::{Algorithm, Message};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::rc::Rc;
 
 /// Longest `jti` accepted, in bytes (real ones are a UUID or 16-32 random bytes).
 pub const MAX_JTI_BYTES: usize = 256;
@@ -66,9 +67,8 @@ impl Proof {
     pub fn verify(
         text: &str,
         dpop: &Dpop,
-        verifier: &Verifier,
         limits: &Limits,
-        timing: &dyn VerificationTiming,
+        services: &mut dyn BindingServices,
     ) -> Result<Self, AuthError> {
         if text.len() > limits.max_token_bytes {
             return Err(invalid("DPoP proof is too large"));
@@ -103,8 +103,25 @@ impl Proof {
         {
             return Err(invalid("DPoP proof jwk must be a public key"));
         }
-        let key = jwks::parse_public_jwk(jwk_value, verifier)
-            .map_err(|_| invalid("DPoP proof jwk is not a usable public key"))?;
+        let unusable = || invalid("DPoP proof jwk is not a usable public key");
+        let thumbprint = thumbprint(jwk).ok_or_else(unusable)?;
+        // The whole JWK is the cache's key: every member takes part in the key policy (`alg`,
+        // `use`, `key_ops`), and equal text parses to the same key.
+        let id = jwk_value.to_string();
+        let cached = services.proof_keys().and_then(|keys| keys.get(&id));
+        let key = match cached {
+            Some(key) => key,
+            None => {
+                let key = Rc::new(
+                    jwks::parse_public_jwk(jwk_value, services.verifier())
+                        .map_err(|_| unusable())?,
+                );
+                if let Some(keys) = services.proof_keys() {
+                    keys.insert(id, Rc::clone(&key));
+                }
+                key
+            }
+        };
         if !key.is_candidate(None, alg) {
             return Err(invalid("DPoP proof jwk does not fit its algorithm"));
         }
@@ -113,10 +130,13 @@ impl Proof {
             .as_bytes()
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(invalid("DPoP proof is not a JWS in compact form"))?;
-        let started = timing.timing_start(alg);
-        let verified = verifier.verify(alg, &key.key, &Message::new(signing_input), &signature);
+        let started = services.timing_start(alg);
+        let verified =
+            services
+                .verifier()
+                .verify(alg, &key.key, &Message::new(signing_input), &signature);
         if let Some(start) = started {
-            timing.timing_end(alg, start);
+            services.timing_end(alg, start);
         }
         if !verified {
             return Err(invalid("DPoP proof signature is invalid"));
@@ -140,8 +160,7 @@ impl Proof {
         };
         Ok(Self {
             alg,
-            thumbprint: thumbprint(jwk)
-                .ok_or(invalid("DPoP proof jwk is not a usable public key"))?,
+            thumbprint,
             htm: htm.to_string(),
             htu: htu.to_string(),
             iat: iat as u64,

@@ -13,6 +13,7 @@ const HTU: &str = "https://api.example.test/orders";
 
 struct Services {
     verifier: Verifier,
+    keys: super::keys::ProofKeys,
     shared: MemoryShared,
     cache: ReplayCache,
 }
@@ -24,6 +25,7 @@ impl Services {
         cache.ensure_slots(&shared).unwrap();
         Self {
             verifier: Verifier::default(),
+            keys: Default::default(),
             shared,
             cache,
         }
@@ -43,6 +45,9 @@ impl BindingServices for Services {
     }
     fn record_proof(&mut self, _: usize, id: &[u8; 16], expires_at: u64, now: u64) -> Recorded {
         self.cache.record(&self.shared, id, expires_at, now)
+    }
+    fn proof_keys(&mut self) -> Option<&mut super::keys::ProofKeys> {
+        Some(&mut self.keys)
     }
 }
 
@@ -442,6 +447,51 @@ fn a_certificate_bound_token_needs_its_certificate() {
         Err((
             ErrorCode::InvalidToken,
             "A client certificate is required for this certificate-bound token"
+        ))
+    );
+}
+
+#[test]
+fn a_client_key_is_parsed_once_and_a_different_jwk_is_not_taken_for_it() {
+    let provider = provider(json!("allowed"), Value::Null);
+    let token = token(Some(client().cnf().unwrap()));
+    let mut services = Services::new();
+    for _ in 0..3 {
+        let presented = request(vec![proof(&token, |_| {})]);
+        assert_eq!(
+            outcome(
+                &provider,
+                &token,
+                TokenSource::AuthorizationDpop,
+                &presented,
+                &mut services
+            ),
+            Ok(())
+        );
+    }
+    assert_eq!(services.keys.len(), 1);
+    // The same key marked for encryption only: refused, not served from the cache.
+    let mut jwk = client().public_jwk();
+    jwk["use"] = json!("enc");
+    let t = now() as i64;
+    let marked = client()
+        .sign_raw(
+            &json!({"alg": "ES256", "typ": "dpop+jwt", "jwk": jwk}),
+            &json!({"htm": "POST", "htu": HTU, "iat": t, "jti": "enc",
+                    "ath": testbed::dpop::ath(&token)}),
+        )
+        .unwrap();
+    assert_eq!(
+        outcome(
+            &provider,
+            &token,
+            TokenSource::AuthorizationDpop,
+            &request(vec![marked]),
+            &mut services
+        ),
+        Err((
+            ErrorCode::InvalidDpopProof,
+            "DPoP proof jwk is not a usable public key"
         ))
     );
 }

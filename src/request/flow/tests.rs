@@ -93,6 +93,9 @@ macro_rules! no_replays {
             ) -> crate::request::binding::Recorded {
                 crate::request::binding::Recorded::First
             }
+            fn proof_keys(&mut self) -> Option<&mut crate::request::binding::keys::ProofKeys> {
+                None
+            }
         }
     )*};
 }
