@@ -14,7 +14,8 @@
 //!   parsed once per generation).
 //! - [`request`], the request's road: [`request::sources`] and [`request::extract`] (find the
 //!   token) → [`request::token`] (parse it) → [`request::authenticator`] (choose the provider,
-//!   find the key, verify) → [`request::claims`] → [`request::policy`] → the reply
+//!   find the key, verify) → [`request::claims`] → [`request::binding`] (DPoP proofs, bound
+//!   certificates) → [`request::policy`] → the reply
 //!   ([`error::ErrorReply`]) or [`request::upstream`]'s edits; [`request::flow`] runs them in
 //!   that order, with [`request::cache`] in front.
 //! - `host`: proxy-wasm's side, the only place it appears.

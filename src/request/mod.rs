@@ -5,12 +5,14 @@
 //! 3. [`authenticator`]: choose the provider by `iss`, check the cheap things, find the key and
 //!    verify the signature ([`crate::verify`]).
 //! 4. [`claims`]: `iss`, `aud`, `exp`, `nbf`.
-//! 5. [`policy`]: the requirement the route or rule chose (scopes, claims).
-//! 6. The reply ([`crate::error::ErrorReply`]) or [`upstream`]'s edits, and what [`state`]
+//! 5. [`binding`]: a token bound to a key (DPoP) or a client certificate needs its proof.
+//! 6. [`policy`]: the requirement the route or rule chose (scopes, claims).
+//! 7. The reply ([`crate::error::ErrorReply`]) or [`upstream`]'s edits, and what [`state`]
 //!    leaves for the filters and access logs after this one.
 //!
 //! [`flow`] runs the steps in this order and returns one [`flow::Decision`]; [`cache`] lets a
-//! token seen before skip steps 2-4. The host lets it read the request (headers, route) through [`view::RequestView`].
+//! token seen before skip steps 2-4. The host lets it read the request (headers, route,
+//! connection) through [`view::RequestView`].
 
 pub mod authenticator;
 pub mod binding;
