@@ -2,7 +2,7 @@
 //! of the process through shared data.
 //!
 //! Shared data has no delete and no atomic create, so the cache is a fixed set of slots, each one
-//! shared-data entry created when the configuration is applied ([`ensure_slots`]) and never
+//! shared-data entry created when the configuration is applied ([`ReplayCache::ensure_slots`]) and never
 //! removed: memory is bounded by the slot count, whatever the traffic. A slot holds up to
 //! [`SLOT_ENTRIES`] entries of a 16-byte proof id (SHA-256 of the proof key's thumbprint and the
 //! `jti`) and the second the proof stops being acceptable; expired entries are dropped as the
