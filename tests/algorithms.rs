@@ -289,3 +289,88 @@ fn confusion_and_malformed_signatures_are_refused_in_envoy() {
         "No key of the issuer matches the token",
     );
 }
+
+/// `r`, `s` and RSA signatures at and past their bounds, through Envoy's BoringSSL
+/// (`crypto: host`) inside a real Envoy: each gets `401 invalid_token`, and a valid token still
+/// passes after all of them (no VM failed). Wycheproof's own vectors cannot go this way (their
+/// messages are not JWS signing inputs); `src/verify/tests.rs` runs the host path's encodings
+/// against a stand-in decoder, `tests/wycheproof.rs` the in-sandbox backends.
+#[test]
+fn host_backend_refuses_signatures_at_and_past_their_bounds_in_envoy() {
+    let keys = Keys::generate();
+    let tb = start(&keys, "host", &["RS256", "ES256", "ES384", "ES512"]);
+    let hex = |text: &str| -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    // The group orders (FIPS 186-4, D.1.2), big-endian at the JOSE widths.
+    let orders = [
+        ("ES256", hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")),
+        (
+            "ES384",
+            hex("ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973"),
+        ),
+        (
+            "ES512",
+            hex("01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409"),
+        ),
+    ];
+    for (alg, n) in &orders {
+        let token = keys.token(alg, 2048);
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        let width = raw.len() / 2;
+        assert_eq!(width, n.len(), "{alg}: the order's width");
+        let (r, s) = raw.split_at(width);
+        let join = |a: &[u8], b: &[u8]| [a, b].concat();
+        let zero = vec![0u8; width];
+        let ones = vec![0xffu8; width];
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("r = 0", join(&zero, s)),
+            ("s = 0", join(r, &zero)),
+            ("r = n", join(n, s)),
+            ("s = n", join(r, n)),
+            ("r all ones", join(&ones, s)),
+            ("s all ones", join(r, &ones)),
+            ("one byte more", [raw.as_slice(), &[0]].concat()),
+            ("one byte less", raw[..raw.len() - 1].to_vec()),
+            ("r and s swapped", join(s, r)),
+        ];
+        for (what, bytes) in cases {
+            let forged = format!("{input}.{}", b64(&bytes));
+            assert_invalid_token(
+                &tb,
+                &forged,
+                &format!("{alg} {what}"),
+                "Token signature is invalid",
+            );
+        }
+        assert_allowed(&tb, &token, alg);
+    }
+    let token = keys.token("RS256", 2048);
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let modulus = keys.rsa(2048).n().to_bytes_be();
+    let mut above = modulus.clone();
+    *above.last_mut().unwrap() = above.last().unwrap().wrapping_add(1);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("= the modulus", modulus.clone()),
+        ("= the modulus + 1", above),
+        ("all ones", vec![0xff; modulus.len()]),
+        ("zero", vec![0; modulus.len()]),
+        ("a leading zero byte", [&[0u8][..], &raw].concat()),
+        ("one byte short", raw[1..].to_vec()),
+    ];
+    for (what, bytes) in cases {
+        let forged = format!("{input}.{}", b64(&bytes));
+        assert_invalid_token(
+            &tb,
+            &forged,
+            &format!("RS256 {what}"),
+            "Token signature is invalid",
+        );
+    }
+    assert_allowed(&tb, &token, "RS256 after the forgeries");
+}
