@@ -310,6 +310,44 @@ fn dpop_error_with(algs: &str, error: &str, description: &str) -> String {
     format!("DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{algs}\"")
 }
 
+/// A replay cache smaller than the traffic evicts live proof ids, and says so in a metric: 80
+/// proofs into 64 entries (8 slots of 8) evict at least 16.
+#[test]
+fn an_undersized_replay_cache_counts_its_evictions() {
+    let tb =
+        Testbed::start(|idp| provider(idp, json!({"mode": "allowed", "replay_cache_entries": 64})));
+    let client = DpopClient::generate(Alg::Es256).unwrap();
+    let token = tb.mint(&MintRequest::new(Alg::Rs256).claim("cnf", client.cnf().unwrap()));
+    let url = htu(&tb, "/api");
+    for _ in 0..80 {
+        let proof = client
+            .proof(&ProofRequest::new("GET", &url, &token))
+            .unwrap();
+        assert_eq!(send(&tb, "GET", "/api", &token, &[&proof]).status, 200);
+    }
+    let name = r#"jwt_authn_provider_dpop_replay_evictions{provider="idp"}"#;
+    let mut text = String::new();
+    let counted = support::eventually(std::time::Duration::from_secs(5), || {
+        text = tb.envoy.admin_get("/stats/prometheus").1;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n >= 16)
+    });
+    assert!(
+        counted,
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("dpop"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(tb
+        .envoy
+        .log()
+        .contains("provider idp: the DPoP replay cache is full"));
+}
+
 /// Nonces turn over with their window: the previous window's nonce is still taken, an older one
 /// is answered with the current nonce. Windows of 2 s are aligned to the clock, so 2 s after a
 /// nonce is issued it is the previous window's, and 4 s after, older.

@@ -49,6 +49,8 @@ struct ProviderMetrics {
     refetch_allowed: Option<usize>,
     /// Unknown-`kid` refetch requests that joined a fetch already coming, or were refused.
     refetch_suppressed: Option<usize>,
+    /// Live DPoP proof ids evicted from a full replay-cache slot (only with DPoP on).
+    replay_evictions: Option<usize>,
     /// A gauge, recorded directly (host id).
     key_age: Option<u32>,
     /// A gauge: milliseconds from configuration to the first usable key set (host id).
@@ -114,6 +116,11 @@ impl Metrics {
                     held: counter(format!("{at}.requests_held_for_keys")),
                     refetch_allowed: counter(format!("{at}.unknown_kid_refetch.allowed")),
                     refetch_suppressed: counter(format!("{at}.unknown_kid_refetch.suppressed")),
+                    replay_evictions: if p.dpop.mode == crate::config::binding::BindingMode::Off {
+                        None
+                    } else {
+                        counter(format!("{at}.dpop_replay_evictions"))
+                    },
                     key_age: define(MetricType::Gauge, &format!("{at}.jwks_age_seconds")),
                     first_keys: define(
                         MetricType::Gauge,
@@ -209,6 +216,13 @@ impl Metrics {
     pub fn fetched(&self, provider: usize, ok: bool) {
         if let Some(p) = self.providers.get(provider) {
             self.add(if ok { p.fetch_success } else { p.fetch_failure });
+        }
+    }
+
+    /// Counts a live DPoP proof id evicted from `provider`'s replay cache.
+    pub fn replay_evicted(&self, provider: usize) {
+        if let Some(p) = self.providers.get(provider) {
+            self.add(p.replay_evictions);
         }
     }
 

@@ -125,9 +125,11 @@ impl BindingServices for Services<'_> {
         };
         let recorded = cache.record(&HostShared, id, expires_at, now);
         if recorded == Recorded::FirstEvicting {
+            self.metrics.replay_evicted(index);
             log::warn!(
-                "DPoP replay cache of provider {index} is full: evicted a live proof id \
-                 (raise dpop.replay_cache_entries)"
+                "provider {}: the DPoP replay cache is full: evicted a live proof id \
+                 (raise dpop.replay_cache_entries)",
+                cache.name()
             );
         }
         recorded

@@ -35,6 +35,7 @@ pub enum Recorded {
 /// The replay cache of one provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayCache {
+    name: String,
     prefix: String,
     slots: u32,
 }
@@ -44,9 +45,15 @@ impl ReplayCache {
     pub fn new(name: &str, entries: usize) -> Self {
         let slots = u32::try_from(entries.div_ceil(SLOT_ENTRIES).max(1)).unwrap_or(u32::MAX);
         Self {
+            name: name.to_string(),
             prefix: format!("jwt_authn/v2/dpop/{name}/{slots}/"),
             slots,
         }
+    }
+
+    /// The provider's name, for log lines.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn key(&self, id: &[u8; 16]) -> String {
