@@ -97,7 +97,7 @@ impl KeySource for Keys {
 }
 
 /// A cache hit verifies nothing, so it times nothing.
-impl jwt_authn_wasm::request::flow::VerificationTiming for Keys {
+impl jwt_authn_wasm::verify::VerificationTiming for Keys {
     fn timing_start(&self, _: jwt_authn_wasm::verify::Algorithm) -> Option<u64> {
         None
     }

@@ -408,7 +408,7 @@ pub(super) fn mtls(value: Option<Value>, at: &str) -> Result<MtlsBound, ConfigEr
         None => ClientCertSource::Connection,
         Some(name) => {
             let field = format!("{at}.forwarded_client_cert_header");
-            if name.is_empty() || !name.bytes().all(super::provider::is_token_char) {
+            if name.is_empty() || !name.bytes().all(super::token::is_token_char) {
                 return Err(ConfigError::new(field, "must be an HTTP header name"));
             }
             ClientCertSource::ForwardedHeader(name.to_ascii_lowercase())

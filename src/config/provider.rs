@@ -3,7 +3,7 @@
 
 use super::binding::{BindingMode, Dpop, MtlsBound};
 use super::remote::{RawRemoteJwks, RemoteJwks};
-use super::token::TokenSource;
+use super::token::{is_token_char, TokenSource};
 use super::{ConfigError, DEFAULT_CLOCK_SKEW_SECONDS};
 use crate::verify::{Algorithm, CryptoMode};
 use serde::Deserialize;
@@ -487,11 +487,6 @@ impl Provider {
             mtls_bound,
         })
     }
-}
-
-/// RFC 9110 `tchar`.
-pub(super) fn is_token_char(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
 /// A header name, lower-cased; pseudo-headers are refused.

@@ -130,3 +130,8 @@ impl Default for CacheConfig {
         }
     }
 }
+
+/// RFC 9110 `tchar`.
+pub fn is_token_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}

@@ -93,7 +93,7 @@ pub struct Services<'a> {
     proof_keys: &'a mut ProofKeys,
 }
 
-impl crate::request::flow::VerificationTiming for Services<'_> {
+impl crate::verify::VerificationTiming for Services<'_> {
     fn timing_start(&self, alg: crate::verify::Algorithm) -> Option<u64> {
         self.metrics.sample_verification(alg).then(now_micros)
     }

@@ -25,6 +25,7 @@ use crate::request::sources;
 use crate::request::state;
 use crate::request::upstream::Edits;
 use crate::request::view::{has_filter_metadata, RequestView, RouteProperty};
+use crate::verify::VerificationTiming;
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -69,16 +70,6 @@ pub struct Pending {
 pub trait RequestServices: KeySource + BindingServices + VerificationTiming {}
 
 impl<T: KeySource + BindingServices + VerificationTiming + ?Sized> RequestServices for T {}
-
-/// Timing of signature verifications, for the per-algorithm histogram. The core has no clock of
-/// its own; the host samples (timing costs two clock reads and a metric write).
-pub trait VerificationTiming {
-    /// The start, in microseconds, of a verification of `alg` to time; `None` when this one is
-    /// not.
-    fn timing_start(&self, alg: crate::verify::Algorithm) -> Option<u64>;
-    /// The timed verification of `alg` that began at `start` is done.
-    fn timing_end(&self, alg: crate::verify::Algorithm, start: u64);
-}
 
 /// The per-worker cache of verified tokens the flow consults.
 pub type TokenCache = VerifiedCache<Verified>;

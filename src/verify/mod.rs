@@ -217,3 +217,13 @@ impl Verifier {
 
 #[cfg(test)]
 mod tests;
+
+/// Timing of signature verifications, for the per-algorithm histogram. The core has no clock of
+/// its own; the host samples (timing costs two clock reads and a metric write).
+pub trait VerificationTiming {
+    /// The start, in microseconds, of a verification of `alg` to time; `None` when this one is
+    /// not.
+    fn timing_start(&self, alg: Algorithm) -> Option<u64>;
+    /// The timed verification of `alg` that began at `start` is done.
+    fn timing_end(&self, alg: Algorithm, start: u64);
+}

@@ -98,7 +98,7 @@ impl KeySource for ReadyKeys {
 }
 
 /// Nothing here is timed: the benchmark times whole decisions itself.
-impl jwt_authn_wasm::request::flow::VerificationTiming for ReadyKeys {
+impl jwt_authn_wasm::verify::VerificationTiming for ReadyKeys {
     fn timing_start(&self, _: jwt_authn_wasm::verify::Algorithm) -> Option<u64> {
         None
     }

@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// What the request's road needs from the host to check a binding.
-pub trait BindingServices: crate::request::flow::VerificationTiming {
+pub trait BindingServices: crate::verify::VerificationTiming {
     /// The verifier for proof signatures (the VM's, with its backends).
     fn verifier(&self) -> &Verifier;
     /// Records DPoP proof `id` of provider `index`, acceptable until `expires_at` (seconds).

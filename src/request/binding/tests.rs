@@ -32,7 +32,7 @@ impl Services {
     }
 }
 
-impl crate::request::flow::VerificationTiming for Services {
+impl crate::verify::VerificationTiming for Services {
     fn timing_start(&self, _: crate::verify::Algorithm) -> Option<u64> {
         None
     }

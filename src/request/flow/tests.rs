@@ -73,7 +73,7 @@ fn test_verifier() -> &'static crate::verify::Verifier {
 /// Binding services for fakes whose tests bind no tokens: every proof is new, nothing timed.
 macro_rules! no_replays {
     ($($fake:ty),*) => {$(
-        impl crate::request::flow::VerificationTiming for $fake {
+        impl crate::verify::VerificationTiming for $fake {
             fn timing_start(&self, _alg: crate::verify::Algorithm) -> Option<u64> {
                 None
             }
