@@ -45,11 +45,11 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_authn_wasm::keys::jwks::{JwksError, KeyMatch, KeySet, SkipReason};
+use jwt_authn_wasm::keys::jwks::{self, JwksError, KeyMatch, KeySet, SkipReason};
 use jwt_authn_wasm::verify::own::p384::P384VerifyingKey;
 use jwt_authn_wasm::verify::own::rsa::RsaVerifyingKey;
 use jwt_authn_wasm::verify::{
-    Algorithm, CryptoMode, KeyError, NoHostCrypto, Plan, PublicKey, Verifier,
+    Algorithm, CryptoMode, KeyError, Message, NoHostCrypto, Plan, PublicKey, Verifier,
 };
 use p384::ecdsa::signature::Verifier as _;
 use serde_json::json;
@@ -617,8 +617,11 @@ fn wycheproof_eddsa() {
             .into_iter()
             .map(|(plan, verifier)| (plan, key_set(jwk.clone(), &verifier).unwrap()))
             .collect();
+        // The same key as a DPoP proof carries it: no fixed-base tables, the variable-base path.
+        let verifier = Verifier::default();
+        let proof_key = jwks::parse_public_jwk(&jwk, &verifier).unwrap();
         for test in &group.tests {
-            let outcomes: Vec<_> = prepared
+            let mut outcomes: Vec<_> = prepared
                 .iter()
                 .map(|(plan, keys)| {
                     (
@@ -627,6 +630,15 @@ fn wycheproof_eddsa() {
                     )
                 })
                 .collect();
+            outcomes.push((
+                "proof jwk",
+                verifier.verify(
+                    Algorithm::EdDsa,
+                    &proof_key.key,
+                    &Message::new(&test.msg),
+                    &test.sig,
+                ),
+            ));
             let label = (test.tc_id, test.comment.as_str(), test.result);
             judge(&mut tally, Expect::AsLabelled, &file, label, &outcomes);
         }

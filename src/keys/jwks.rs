@@ -33,7 +33,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::verify::{Algorithm, Curve, KeyError, KeyKind, Message, PublicKey, Verifier};
+use crate::verify::{
+    Algorithm, Curve, KeyError, KeyKind, Message, Preparation, PublicKey, Verifier,
+};
 
 pub use crate::verify::key::{MAX_RSA_MODULUS_BITS, MIN_RSA_MODULUS_BITS};
 
@@ -281,7 +283,7 @@ impl KeySet {
         let mut keys = Vec::new();
         let mut skipped = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
-            match parse_key(entry, verifier, secrets) {
+            match parse_key(entry, verifier, secrets, Preparation::Tables) {
                 Ok(jwk) => keys.push(jwk),
                 Err(reason) => skipped.push(SkippedKey {
                     index,
@@ -450,11 +452,16 @@ enum Secrets {
 /// One public key carried in a message instead of a key set (a DPoP proof's `jwk` header),
 /// under the policy of a fetched set's entries (so never an `oct` secret).
 pub fn parse_public_jwk(entry: &Value, verifier: &Verifier) -> Result<Jwk, SkipReason> {
-    parse_key(entry, verifier, Secrets::Refused)
+    parse_key(entry, verifier, Secrets::Refused, Preparation::Plain)
 }
 
 /// Applies the per-key policy to one entry of `keys`.
-fn parse_key(entry: &Value, verifier: &Verifier, secrets: Secrets) -> Result<Jwk, SkipReason> {
+fn parse_key(
+    entry: &Value,
+    verifier: &Verifier,
+    secrets: Secrets,
+    preparation: Preparation,
+) -> Result<Jwk, SkipReason> {
     let Value::Object(obj) = entry else {
         return Err(SkipReason::NotAnObject);
     };
@@ -555,7 +562,7 @@ fn parse_key(entry: &Value, verifier: &Verifier, secrets: Secrets) -> Result<Jwk
             if !fits(KeyKind::Ed25519) {
                 return Err(SkipReason::AlgMismatch);
             }
-            PublicKey::ed25519(&required_base64url(obj, "x")?)?
+            PublicKey::ed25519(&required_base64url(obj, "x")?, preparation)?
         }
     };
     Ok(Jwk { kid, alg, key })

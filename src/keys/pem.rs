@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use crate::verify::{Algorithm, Curve, KeyError, KeyKind, Plan, PublicKey};
+use crate::verify::{Algorithm, Curve, KeyError, KeyKind, Plan, Preparation, PublicKey};
 
 const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
 const END: &str = "-----END PUBLIC KEY-----";
@@ -147,7 +147,7 @@ fn spki(der: &[u8], plan: &Plan) -> Result<PublicKey, PemError> {
     if oid == ED25519 {
         // RFC 8410 section 3: the parameters are absent.
         algorithm.end()?;
-        return PublicKey::ed25519(key).map_err(PemError::Key);
+        return PublicKey::ed25519(key, Preparation::Tables).map_err(PemError::Key);
     }
     Err(PemError::Unsupported)
 }

@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 pub use alg::{Algorithm, Curve, HashAlg, KeyKind};
 pub use host::{HostCrypto, NoHostCrypto};
-pub use key::{KeyError, PublicKey};
+pub use key::{KeyError, Preparation, PublicKey};
 pub use plan::{Backend, CryptoMode, Plan};
 
 /// A signing input (`BASE64URL(header) || '.' || BASE64URL(payload)`) and its digest, computed

@@ -8,7 +8,7 @@
 //! | ES256 | host BoringSSL | RustCrypto `p256` | host BoringSSL |
 //! | ES384 | own arithmetic (faster than the host's P-384) | own arithmetic | host BoringSSL |
 //! | ES512 | host BoringSSL | RustCrypto `p521` | host BoringSSL |
-//! | EdDSA | RustCrypto `ed25519-dalek` (the host has no Ed25519) | the same | refused |
+//! | EdDSA | `curve25519-dalek` with per-key tables (the host has no Ed25519) | the same | refused |
 //! | HS256/384/512 | RustCrypto `hmac` (the host has no HMAC) | the same | refused |
 
 use std::fmt;

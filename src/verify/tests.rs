@@ -111,7 +111,9 @@ fn signed(alg: Algorithm, verifier: &Verifier, rsa_bits: usize) -> (PublicKey, V
             let mut seed = [0_u8; 32];
             rsa::rand_core::RngCore::fill_bytes(&mut rng, &mut seed);
             let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-            let public = PublicKey::ed25519(signing.verifying_key().as_bytes()).unwrap();
+            let public =
+                PublicKey::ed25519(signing.verifying_key().as_bytes(), Preparation::Tables)
+                    .unwrap();
             (public, signing.sign(INPUT).to_bytes().to_vec())
         }
         Hs256 | Hs384 | Hs512 => {
@@ -330,18 +332,18 @@ fn keys_are_validated_whatever_the_backend() {
     let mut identity = [0_u8; 32];
     identity[0] = 1;
     assert_eq!(
-        PublicKey::ed25519(&identity).unwrap_err(),
+        PublicKey::ed25519(&identity, Preparation::Plain).unwrap_err(),
         KeyError::Ed25519Invalid
     );
     let mut non_canonical = [0xff_u8; 32];
     non_canonical[0] = 0xee;
     non_canonical[31] = 0x7f;
     assert_eq!(
-        PublicKey::ed25519(&non_canonical).unwrap_err(),
+        PublicKey::ed25519(&non_canonical, Preparation::Tables).unwrap_err(),
         KeyError::Ed25519Invalid
     );
     assert_eq!(
-        PublicKey::ed25519(&[9; 31]).unwrap_err(),
+        PublicKey::ed25519(&[9; 31], Preparation::Plain).unwrap_err(),
         KeyError::Ed25519Length
     );
     // HMAC secrets at least as long as the hash.
@@ -400,9 +402,7 @@ fn ecdsa_scalars_equal_to_the_group_order_are_refused() {
 fn eddsa_refuses_s_at_or_above_the_group_order() {
     let verifier = Verifier::default();
     let signing = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let key = PublicKey::ed25519(signing.verifying_key().as_bytes()).unwrap();
     let signature = signing.sign(INPUT).to_bytes();
-    assert!(check(&verifier, Algorithm::EdDsa, &key, INPUT, &signature));
     // S + L is the same scalar mod L: a malleated signature that strict verification refuses.
     const L: [u8; 32] = [
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
@@ -416,7 +416,56 @@ fn eddsa_refuses_s_at_or_above_the_group_order() {
         *byte = sum as u8;
         carry = sum >> 8;
     }
-    assert!(!check(&verifier, Algorithm::EdDsa, &key, INPUT, &malleated));
+    for preparation in [Preparation::Tables, Preparation::Plain] {
+        let key = PublicKey::ed25519(signing.verifying_key().as_bytes(), preparation).unwrap();
+        assert!(check(&verifier, Algorithm::EdDsa, &key, INPUT, &signature));
+        assert!(!check(&verifier, Algorithm::EdDsa, &key, INPUT, &malleated));
+    }
+}
+
+/// Both forms of an Ed25519 key (the fixed-base tables of a key set's key, the plain point of
+/// a DPoP proof's) agree with ed25519-dalek's `verify_strict`, someone else's verifier, on
+/// valid signatures, tampered ones, and signatures whose R is a point of small order.
+#[test]
+fn eddsa_tables_and_plain_agree_with_verify_strict() {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    let verifier = Verifier::default();
+    let mut rng = rsa::rand_core::OsRng;
+    let mut checked = 0;
+    for round in 0..64_u8 {
+        let mut seed = [0_u8; 32];
+        rsa::rand_core::RngCore::fill_bytes(&mut rng, &mut seed);
+        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let public = signing.verifying_key();
+        let message = [INPUT, &[round]].concat();
+        let valid = signing.sign(&message).to_bytes();
+        let mut cases = vec![valid];
+        for position in [0, 31, 32, 63, usize::from(round) % 64] {
+            let mut tampered = valid;
+            tampered[position] ^= 1 << (round % 8);
+            cases.push(tampered);
+        }
+        // R of small order with S = 0 (identity-based forgeries of weak verifiers).
+        let mut small = [0_u8; 64];
+        small[..32].copy_from_slice(EIGHT_TORSION[usize::from(round) % 8].compress().as_bytes());
+        cases.push(small);
+        let keys = [Preparation::Tables, Preparation::Plain]
+            .map(|preparation| PublicKey::ed25519(public.as_bytes(), preparation).unwrap());
+        for case in cases {
+            let expected = public
+                .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&case))
+                .is_ok();
+            for key in &keys {
+                assert_eq!(
+                    check(&verifier, Algorithm::EdDsa, key, &message, &case),
+                    expected,
+                    "round {round}: {key:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 64 * 7 * 2);
 }
 
 #[test]
