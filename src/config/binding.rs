@@ -4,7 +4,7 @@
 //! Both are `off` unless configured. Each takes the short form (`"dpop": "required"`) or an
 //! object with `mode` and its settings. The checks themselves are [`crate::request::binding`].
 
-use super::ConfigError;
+use super::{json_path, ConfigError};
 use crate::verify::{Algorithm, CryptoMode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -149,19 +149,6 @@ struct RawMtls {
     forwarded_client_cert_header: Option<String>,
 }
 
-/// `value` as `T`, with serde's message under the field path `at`.
-fn object<T: serde::de::DeserializeOwned>(value: Value, at: &str) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let inner = err.path().to_string();
-        let field = if inner == "." || inner.is_empty() {
-            at.to_string()
-        } else {
-            format!("{at}.{inner}")
-        };
-        ConfigError::new(field, err.into_inner().to_string())
-    })
-}
-
 /// A provider's `dpop`: a mode, or an object with `mode` and settings.
 pub(super) fn dpop(
     value: Option<Value>,
@@ -179,7 +166,7 @@ pub(super) fn dpop(
             nonce: None,
             replay_cache_entries: None,
         },
-        Some(value @ Value::Object(_)) => object(value, at)?,
+        Some(value @ Value::Object(_)) => json_path::from_value(&value, at)?,
         Some(_) => {
             return Err(ConfigError::new(
                 at,
@@ -395,7 +382,7 @@ pub(super) fn mtls(value: Option<Value>, at: &str) -> Result<MtlsBound, ConfigEr
             mode,
             forwarded_client_cert_header: None,
         },
-        Some(value @ Value::Object(_)) => object(value, at)?,
+        Some(value @ Value::Object(_)) => json_path::from_value(&value, at)?,
         Some(_) => {
             return Err(ConfigError::new(
                 at,

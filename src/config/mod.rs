@@ -11,6 +11,7 @@
 //! [`token`]: where tokens are read from and their size limits.
 
 pub mod binding;
+mod json_path;
 pub mod provider;
 pub mod remote;
 pub mod rules;
@@ -198,14 +199,7 @@ impl Config {
                 "the plugin configuration is empty; it must be a JSON object with `providers`",
             ));
         }
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let field = e.path().to_string();
-            ConfigError::new(field, e.into_inner().to_string())
-        })?;
-        deserializer
-            .end()
-            .map_err(|e| ConfigError::new("", e.to_string()))?;
+        let raw: RawConfig = json_path::from_slice(bytes)?;
         Self::validate(raw)
     }
 
