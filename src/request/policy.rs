@@ -2,7 +2,8 @@
 //!
 //! Authentication comes first: a route with any requirement but `public` needs a valid token,
 //! and only then are its conditions checked (401 before 403). The requirement tree itself is
-//! configuration data ([`crate::config::rules`]).
+//! configuration data ([`crate::config::rules`]). A claim is found by [`claim`] and written into
+//! headers and filter state as [`render`] renders it, so every consumer reads a claim alike.
 
 use crate::config::rules::{ClaimTest, Requirement, ScopeMode};
 use serde_json::{Map, Value};
@@ -181,6 +182,34 @@ pub fn scopes_of(claims: &Map<String, Value>, scope_claims: &[String]) -> Vec<St
     out
 }
 
+/// Renders a claim as a header value: strings as they are, numbers and booleans as JSON, arrays
+/// as their rendered elements joined by `,`, objects as compact JSON. `None` for values a header
+/// cannot carry (control characters) or an empty array.
+pub fn render(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(_) | Value::Bool(_) | Value::Object(_) => value.to_string(),
+        Value::Null => return None,
+        Value::Array(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            if parts.is_empty() {
+                return None;
+            }
+            parts.join(",")
+        }
+    };
+    if text.chars().any(char::is_control) {
+        return None;
+    }
+    Some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,5 +357,18 @@ mod tests {
         assert!(
             serde_json::from_value::<RawRequirement>(json!({"public": {}, "deny": {}})).is_err()
         );
+    }
+
+    #[test]
+    fn rendering() {
+        assert_eq!(render(&json!("admin")).unwrap(), "admin");
+        assert_eq!(render(&json!(42)).unwrap(), "42");
+        assert_eq!(render(&json!(1.5)).unwrap(), "1.5");
+        assert_eq!(render(&json!(true)).unwrap(), "true");
+        assert_eq!(render(&json!(["a", "b", 3])).unwrap(), "a,b,3");
+        assert_eq!(render(&json!({"k": "v"})).unwrap(), "{\"k\":\"v\"}");
+        assert_eq!(render(&json!([])), None);
+        assert_eq!(render(&json!(null)), None);
+        assert_eq!(render(&json!("a\r\nx-evil: 1")), None);
     }
 }

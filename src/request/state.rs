@@ -4,8 +4,7 @@
 use crate::config::state::{FilterState, FILTER_STATE_PREFIX};
 use crate::config::Provider;
 use crate::error::ErrorCode;
-use crate::request::policy::claim;
-use crate::request::upstream::render;
+use crate::request::policy::{claim, render};
 use serde_json::{Map, Value};
 
 /// `jwt_authn_wasm.status`: `ok`, or the code of the local reply.
