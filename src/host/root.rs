@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::keys::fetch::{FetchEvent, FetchResponse, KeyFetcher};
 use crate::keys::local::local_key_sets;
 use crate::keys::source::VmKeySets;
+use crate::request::binding::keys::ProofKeys;
 use crate::request::binding::replay::ReplayCache;
 use crate::request::flow::{self, Decision};
 use proxy_wasm::hostcalls;
@@ -220,6 +221,8 @@ impl RootContext for Root {
             vm.metrics = Metrics::define(&config, vm.verifier.plan());
             vm.cache = crate::request::flow::TokenCache::new(config.token_cache);
             vm.hit_plan = crate::request::flow::HitPlan::new(&config).map(Rc::new);
+            // Proof headers were checked under the old limits and signature plan.
+            vm.proof_keys = ProofKeys::default();
             vm.config = Some(config);
         }
         if let Err(status) = hostcalls::set_tick_period(TICK) {

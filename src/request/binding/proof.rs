@@ -11,6 +11,7 @@ use crate::config::binding::Dpop;
 use crate::config::token::Limits;
 use crate::error::{AuthError, ErrorCode};
 use crate::keys::jwks;
+use crate::request::binding::keys::ProofHeader;
 use crate::request::binding::BindingServices;
 use crate::request::token::parse_json_object;
 use crate::verify::{Algorithm, Message};
@@ -79,62 +80,37 @@ impl Proof {
         else {
             return Err(invalid("DPoP proof is not a JWS in compact form"));
         };
-        let header = parse_json_object(&decode(header_b64)?, limits.max_json_depth)
-            .map_err(|_| invalid("DPoP proof header is not a JSON object"))?;
-        let typ = string(&header, "typ").unwrap_or_default();
-        if !typ.eq_ignore_ascii_case("dpop+jwt") {
-            return Err(invalid("DPoP proof must have typ dpop+jwt"));
-        }
-        for member in ["crit", "b64", "cty", "enc", "zip"] {
-            if header.contains_key(member) {
-                return Err(invalid("DPoP proof uses an unsupported header"));
-            }
-        }
-        let alg = string(&header, "alg")
-            .and_then(Algorithm::from_name)
-            .filter(|alg| !alg.is_symmetric() && dpop.algorithms.contains(alg))
-            .ok_or(invalid("DPoP proof algorithm is not allowed"))?;
-        let Some(jwk_value @ Value::Object(jwk)) = header.get("jwk") else {
-            return Err(invalid("DPoP proof has no jwk header"));
-        };
-        if PRIVATE_MEMBERS
-            .iter()
-            .any(|member| jwk.contains_key(*member))
-        {
-            return Err(invalid("DPoP proof jwk must be a public key"));
-        }
-        let unusable = || invalid("DPoP proof jwk is not a usable public key");
-        let thumbprint = thumbprint(jwk).ok_or_else(unusable)?;
-        // The whole JWK is the cache's key: every member takes part in the key policy (`alg`,
-        // `use`, `key_ops`), and equal text parses to the same key.
-        let id = jwk_value.to_string();
-        let cached = services.proof_keys().and_then(|keys| keys.get(&id));
-        let key = match cached {
-            Some(key) => key,
-            None => {
-                let key = Rc::new(
-                    jwks::parse_public_jwk(jwk_value, services.verifier())
-                        .map_err(|_| unusable())?,
-                );
-                if let Some(keys) = services.proof_keys() {
-                    keys.insert(id, Rc::clone(&key));
+        let cached = services
+            .proof_keys()
+            .and_then(|headers| headers.get(header_b64));
+        let header = match cached {
+            Some(header) => {
+                if !dpop.algorithms.contains(&header.alg) {
+                    return Err(invalid("DPoP proof algorithm is not allowed"));
                 }
-                key
+                header
+            }
+            None => {
+                let header = Rc::new(check_header(header_b64, dpop, limits, services)?);
+                if let Some(headers) = services.proof_keys() {
+                    headers.insert(header_b64.to_string(), Rc::clone(&header));
+                }
+                header
             }
         };
-        if !key.is_candidate(None, alg) {
-            return Err(invalid("DPoP proof jwk does not fit its algorithm"));
-        }
+        let alg = header.alg;
         let signature = decode(signature_b64)?;
         let signing_input = text
             .as_bytes()
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(invalid("DPoP proof is not a JWS in compact form"))?;
         let started = services.timing_start(alg);
-        let verified =
-            services
-                .verifier()
-                .verify(alg, &key.key, &Message::new(signing_input), &signature);
+        let verified = services.verifier().verify(
+            alg,
+            &header.key.key,
+            &Message::new(signing_input),
+            &signature,
+        );
         if let Some(start) = started {
             services.timing_end(alg, start);
         }
@@ -160,7 +136,7 @@ impl Proof {
         };
         Ok(Self {
             alg,
-            thumbprint,
+            thumbprint: header.thumbprint.clone(),
             htm: htm.to_string(),
             htu: htu.to_string(),
             iat: iat as u64,
@@ -169,6 +145,52 @@ impl Proof {
             nonce: optional("nonce")?,
         })
     }
+}
+
+/// Checks a proof's protected header (`header_b64`, base64url) under `dpop`'s algorithms: its
+/// structure, `typ: dpop+jwt`, no unsupported member, an allowed asymmetric `alg`, a public
+/// `jwk` that fits it; and thumbprints the `jwk`.
+fn check_header(
+    header_b64: &str,
+    dpop: &Dpop,
+    limits: &Limits,
+    services: &mut dyn BindingServices,
+) -> Result<ProofHeader, AuthError> {
+    let header = parse_json_object(&decode(header_b64)?, limits.max_json_depth)
+        .map_err(|_| invalid("DPoP proof header is not a JSON object"))?;
+    let typ = string(&header, "typ").unwrap_or_default();
+    if !typ.eq_ignore_ascii_case("dpop+jwt") {
+        return Err(invalid("DPoP proof must have typ dpop+jwt"));
+    }
+    for member in ["crit", "b64", "cty", "enc", "zip"] {
+        if header.contains_key(member) {
+            return Err(invalid("DPoP proof uses an unsupported header"));
+        }
+    }
+    let alg = string(&header, "alg")
+        .and_then(Algorithm::from_name)
+        .filter(|alg| !alg.is_symmetric() && dpop.algorithms.contains(alg))
+        .ok_or(invalid("DPoP proof algorithm is not allowed"))?;
+    let Some(jwk_value @ Value::Object(jwk)) = header.get("jwk") else {
+        return Err(invalid("DPoP proof has no jwk header"));
+    };
+    if PRIVATE_MEMBERS
+        .iter()
+        .any(|member| jwk.contains_key(*member))
+    {
+        return Err(invalid("DPoP proof jwk must be a public key"));
+    }
+    let unusable = || invalid("DPoP proof jwk is not a usable public key");
+    let thumbprint = thumbprint(jwk).ok_or_else(unusable)?;
+    let key = jwks::parse_public_jwk(jwk_value, services.verifier()).map_err(|_| unusable())?;
+    if !key.is_candidate(None, alg) {
+        return Err(invalid("DPoP proof jwk does not fit its algorithm"));
+    }
+    Ok(ProofHeader {
+        alg,
+        thumbprint,
+        key,
+    })
 }
 
 /// The JWK SHA-256 thumbprint of RFC 7638: the required members in lexicographic order, as

@@ -495,3 +495,44 @@ fn a_client_key_is_parsed_once_and_a_different_jwk_is_not_taken_for_it() {
         ))
     );
 }
+
+/// A header checked once is kept by its text, but each provider's `algorithms` still decides:
+/// the cached ES256 header is refused where only EdDSA proofs are allowed.
+#[test]
+fn a_kept_proof_header_still_meets_each_providers_algorithms() {
+    let es256 = provider(json!("allowed"), Value::Null);
+    let eddsa_only = provider(
+        json!({"mode": "allowed", "algorithms": ["EdDSA"]}),
+        Value::Null,
+    );
+    let token = token(Some(client().cnf().unwrap()));
+    let mut services = Services::new();
+    let dpop = TokenSource::AuthorizationDpop;
+    let (first, second) = (proof(&token, |_| {}), proof(&token, |_| {}));
+    assert_eq!(first.split('.').next(), second.split('.').next());
+    assert_ne!(first, second);
+    assert_eq!(
+        outcome(
+            &es256,
+            &token,
+            dpop.clone(),
+            &request(vec![first]),
+            &mut services
+        ),
+        Ok(())
+    );
+    assert_eq!(services.keys.len(), 1);
+    assert_eq!(
+        outcome(
+            &eddsa_only,
+            &token,
+            dpop,
+            &request(vec![second]),
+            &mut services
+        ),
+        Err((
+            ErrorCode::InvalidDpopProof,
+            "DPoP proof algorithm is not allowed"
+        ))
+    );
+}
