@@ -860,7 +860,9 @@ fn cache_delta(
     let names: (String, String) = match listener {
         // The filter's custom metrics (Envoy prefixes them with `wasmcustom.`).
         "wasm" | "wasm_alt" | "wasm_uncached" | "wasm_crypto_wasm" | "wasm_crypto_host"
-        | "wasm_dpop" | "wasm_dpop_cached" => ("token_cache.hits".into(), "token_cache.misses".into()),
+        | "wasm_dpop" | "wasm_dpop_cached" => {
+            ("token_cache.hits".into(), "token_cache.misses".into())
+        }
         "native" | "native_cache" => (
             format!("http.{listener}.jwt_authn.jwt_cache_hit"),
             format!("http.{listener}.jwt_authn.jwt_cache_miss"),
@@ -1850,12 +1852,14 @@ fn report(
                 non2xx("wasm_uncached"),
                 non2xx(dl),
             );
-            dpop_json.push(json!({"algorithm": alg.name(), "scenario": sc, "dpop_listener": dl,
+            dpop_json.push(
+                json!({"algorithm": alg.name(), "scenario": sc, "dpop_listener": dl,
                 "noauth_rps": rps("noauth"), "plain_rps": rps("wasm_uncached"), "dpop_rps": rps(dl),
                 "cost_ratio": cost, "cost_ratio_rounds": cv,
                 "cpu_ratio": median(cpu_ratio.clone()), "cpu_ratio_rounds": cpu_ratio,
                 "non2xx_plain": non2xx("wasm_uncached"), "non2xx_dpop": non2xx(dl),
-                "pairs_sent": sent, "pairs_minted": minted}));
+                "pairs_sent": sent, "pairs_minted": minted}),
+            );
         }
         let _ = writeln!(md, "\nThe rounds' `DPoP pairs sent` counts completed requests (in flight at the end are not counted); none of the rounds asked for more pairs than its pool had.\n");
     }
