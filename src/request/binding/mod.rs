@@ -175,7 +175,7 @@ fn dpop(
             .ok_or(invalid_proof("Exactly one DPoP proof is allowed"))?,
         _ => return Err(invalid_proof("Exactly one DPoP proof is allowed")),
     };
-    let proof = Proof::verify(text, settings, limits, services)?;
+    let proof = Proof::verify(text, settings, jkt, limits, services)?;
     if proof.htm.as_bytes() != presented.method {
         return Err(invalid_proof(
             "DPoP proof htm does not match the request method",
@@ -203,11 +203,6 @@ fn dpop(
     let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(bound.token));
     if proof.ath.as_deref() != Some(ath.as_str()) {
         return Err(invalid_proof("DPoP proof ath does not match the token"));
-    }
-    if proof.thumbprint != jkt {
-        return Err(invalid_token(
-            "Token is bound to another key than the DPoP proof's",
-        ));
     }
     if let Some(nonces) = &settings.nonce {
         let name = &bound.provider.name;

@@ -3,9 +3,10 @@
 //!
 //! [`Proof::verify`] checks what the proof says about itself: its structure (the strict rules
 //! of [`crate::request::token`]), `typ: dpop+jwt`, an allowed asymmetric `alg`, a public `jwk`
-//! with no private member, the signature under that key, and the claims' types. What the proof
-//! says about the request and the token (`htm`, `htu`, `iat`, `jti`, `ath`, `cnf.jkt`) is
-//! checked by the caller, [`super::check`].
+//! with no private member whose thumbprint is the token's `cnf.jkt` (before anything is done
+//! with the key), the signature under that key, and the claims' types. What the proof says
+//! about the request and the token (`htm`, `htu`, `iat`, `jti`, `ath`) is checked by the
+//! caller, [`super::check`].
 
 use crate::config::binding::Dpop;
 use crate::config::token::Limits;
@@ -53,6 +54,15 @@ fn invalid(description: &'static str) -> AuthError {
     AuthError::new(ErrorCode::InvalidDpopProof, description)
 }
 
+/// The token names another key than the proof's (`invalid_token`: the token is what does not
+/// fit this proof).
+fn bound_elsewhere() -> AuthError {
+    AuthError::new(
+        ErrorCode::InvalidToken,
+        "Token is bound to another key than the DPoP proof's",
+    )
+}
+
 fn decode(part: &str) -> Result<Vec<u8>, AuthError> {
     URL_SAFE_NO_PAD
         .decode(part)
@@ -64,10 +74,17 @@ fn string<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 }
 
 impl Proof {
-    /// Parses `text` and verifies its signature with its own key, under `dpop`'s algorithms.
+    /// Parses `text` and verifies its signature with its own key, under `dpop`'s algorithms,
+    /// for a token bound to key thumbprint `jkt`.
+    ///
+    /// A proof whose `jwk` has another thumbprint is refused before its key is parsed or its
+    /// signature checked: a key is converted for the verifier (for P-384, a table of ~210 KB)
+    /// only when it is the one the token is bound to, so a stolen token sent with proofs of
+    /// ever new keys costs no more than a thumbprint each.
     pub fn verify(
         text: &str,
         dpop: &Dpop,
+        jkt: &str,
         limits: &Limits,
         services: &mut dyn BindingServices,
     ) -> Result<Self, AuthError> {
@@ -88,10 +105,13 @@ impl Proof {
                 if !dpop.algorithms.contains(&header.alg) {
                     return Err(invalid("DPoP proof algorithm is not allowed"));
                 }
+                if header.thumbprint != jkt {
+                    return Err(bound_elsewhere());
+                }
                 header
             }
             None => {
-                let header = Rc::new(check_header(header_b64, dpop, limits, services)?);
+                let header = Rc::new(check_header(header_b64, dpop, jkt, limits, services)?);
                 if let Some(headers) = services.proof_keys() {
                     headers.insert(header_b64.to_string(), Rc::clone(&header));
                 }
@@ -148,11 +168,13 @@ impl Proof {
 }
 
 /// Checks a proof's protected header (`header_b64`, base64url) under `dpop`'s algorithms: its
-/// structure, `typ: dpop+jwt`, no unsupported member, an allowed asymmetric `alg`, a public
-/// `jwk` that fits it; and thumbprints the `jwk`.
+/// structure, `typ: dpop+jwt`, no unsupported member, an allowed asymmetric `alg`, and a
+/// public `jwk` whose thumbprint is `jkt` (compared before the key is parsed) and that fits
+/// `alg`.
 fn check_header(
     header_b64: &str,
     dpop: &Dpop,
+    jkt: &str,
     limits: &Limits,
     services: &mut dyn BindingServices,
 ) -> Result<ProofHeader, AuthError> {
@@ -182,6 +204,9 @@ fn check_header(
     }
     let unusable = || invalid("DPoP proof jwk is not a usable public key");
     let thumbprint = thumbprint(jwk).ok_or_else(unusable)?;
+    if thumbprint != jkt {
+        return Err(bound_elsewhere());
+    }
     let key = jwks::parse_public_jwk(jwk_value, services.verifier()).map_err(|_| unusable())?;
     if !key.is_candidate(None, alg) {
         return Err(invalid("DPoP proof jwk does not fit its algorithm"));

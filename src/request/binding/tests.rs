@@ -536,3 +536,33 @@ fn a_kept_proof_header_still_meets_each_providers_algorithms() {
         ))
     );
 }
+
+/// A proof under another key than the token's `cnf.jkt` is refused on its thumbprint alone:
+/// its key is never parsed or kept (a P-384 key would cost a ~210 KB table), whatever the key.
+#[test]
+fn a_proof_key_the_token_is_not_bound_to_is_refused_before_it_is_parsed() {
+    let provider = provider(json!("allowed"), Value::Null);
+    let token = token(Some(client().cnf().unwrap()));
+    let mut services = Services::new();
+    for alg in [Alg::Es256, Alg::Es384, Alg::EdDsa] {
+        let stranger = DpopClient::generate(alg).unwrap();
+        let proof = stranger
+            .proof(&ProofRequest::new("POST", HTU, &token))
+            .unwrap();
+        assert_eq!(
+            outcome(
+                &provider,
+                &token,
+                TokenSource::AuthorizationDpop,
+                &request(vec![proof]),
+                &mut services
+            ),
+            Err((
+                ErrorCode::InvalidToken,
+                "Token is bound to another key than the DPoP proof's"
+            )),
+            "{alg:?}"
+        );
+    }
+    assert_eq!(services.keys.len(), 0);
+}
