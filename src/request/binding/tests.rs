@@ -113,6 +113,23 @@ fn outcome(
     check(&bound, services, &Limits::default(), now()).map_err(|e| (e.code, e.description))
 }
 
+/// The outcome for `token` presented with the DPoP scheme and the one proof `proof`.
+fn with_proof(
+    provider: &Provider,
+    token: &str,
+    proof: String,
+    services: &mut Services,
+) -> Result<(), (ErrorCode, &'static str)> {
+    let presented = request(vec![proof]);
+    outcome(
+        provider,
+        token,
+        TokenSource::AuthorizationDpop,
+        &presented,
+        services,
+    )
+}
+
 fn proof(token: &str, change: impl FnOnce(&mut ProofRequest)) -> String {
     let mut request = ProofRequest::new("POST", HTU, token);
     change(&mut request);
@@ -482,13 +499,7 @@ fn a_client_key_is_parsed_once_and_a_different_jwk_is_not_taken_for_it() {
         )
         .unwrap();
     assert_eq!(
-        outcome(
-            &provider,
-            &token,
-            TokenSource::AuthorizationDpop,
-            &request(vec![marked]),
-            &mut services
-        ),
+        with_proof(&provider, &token, marked, &mut services),
         Err((
             ErrorCode::InvalidDpopProof,
             "DPoP proof jwk is not a usable public key"
@@ -550,13 +561,7 @@ fn a_proof_key_the_token_is_not_bound_to_is_refused_before_it_is_parsed() {
             .proof(&ProofRequest::new("POST", HTU, &token))
             .unwrap();
         assert_eq!(
-            outcome(
-                &provider,
-                &token,
-                TokenSource::AuthorizationDpop,
-                &request(vec![proof]),
-                &mut services
-            ),
+            with_proof(&provider, &token, proof, &mut services),
             Err((
                 ErrorCode::InvalidToken,
                 "Token is bound to another key than the DPoP proof's"
