@@ -192,6 +192,39 @@ def totals(path):
     return dict(zip(events or [], values or []))
 
 
+def must_start(port, expected, work, path="/"):
+    """Exits unless a request without a token to `port` gets `expected`: that listener's module
+    started (see `work`/envoy.log when it did not)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", path)
+    status = c.getresponse().status
+    if status != expected:
+        sys.exit(f"port {port}: a request without a token got {status}, not {expected}: its module did not start "
+                 f"(see {work}/envoy.log; under valgrind about three modules at most start in one Envoy)")
+
+
+def counted(pid, out, dump, label, send, poke):
+    """Callgrind's totals over the requests `send()` makes (it returns how many answers were not
+    200): counters zeroed and instrumentation on around it only, then dump number `dump` named
+    `label`, which Envoy writes when it next runs: `poke()` makes it run. Exits on a bad answer or
+    a dump without counts."""
+    control(pid, "-z")
+    control(pid, "-i", "on")
+    bad = send()
+    control(pid, "-i", "off")
+    control(pid, "-d", label.replace(" ", "-"))
+    poke()
+    path = f"{out}.{dump}"
+    for _ in range(600):
+        if os.path.exists(path) and totals(path):
+            break
+        time.sleep(0.1)
+    t = totals(path)
+    if bad or not t:
+        sys.exit(f"{label}: {bad} answers other than 200, or no counts in {path}")
+    return t
+
+
 def start_envoy(o, listeners):
     """Envoy under callgrind (instrumentation off until asked) with `listeners`, and with
     `--upstream echo` the echo upstream; returns once Envoy is ready."""
@@ -330,33 +363,15 @@ def main():
         # must refuse a request without a token. Under valgrind, V8's address-space reservations
         # for each Wasm memory seem to let only about three modules start in one Envoy.
         for name, _ in modules:
-            c = http.client.HTTPConnection("127.0.0.1", ports[name], timeout=30)
-            c.request("GET", "/")
-            status = c.getresponse().status
-            if status != o.expect_status:
-                sys.exit(f"listener {name}: a request without a token got {status}, not {o.expect_status}: "
-                         f"its module did not start (see {work}/envoy.log); give fewer modules")
+            must_start(ports[name], o.expect_status, work)
         dump = 0
         for repeat in range(o.repeats):
             for name in ports:
                 if load(ports[name], token, o.warmup):
                     sys.exit(f"listener {name}: a warm-up request was not answered 200")
-                control(envoy.pid, "-z")
-                control(envoy.pid, "-i", "on")
-                bad = load(ports[name], token, o.requests)
-                control(envoy.pid, "-i", "off")
-                control(envoy.pid, "-d", f"{name}-{repeat}")
                 dump += 1
-                # The dump is written when Envoy next runs: one more request makes sure it does.
-                load(ports["noauth"], token, 1)
-                path = f"{out}.{dump}"
-                for _ in range(100):
-                    if os.path.exists(path) and totals(path):
-                        break
-                    time.sleep(0.1)
-                t = totals(path)
-                if bad or not t:
-                    sys.exit(f"listener {name}: {bad} answers other than 200, or no counts in {path}")
+                t = counted(envoy.pid, out, dump, f"{name}-{repeat}", lambda: load(ports[name], token, o.requests),
+                            lambda: load(ports["noauth"], token, 1))
                 results.setdefault(name, []).append({k: v / o.requests for k, v in t.items()})
     finally:
         stop_envoy(envoy, echo)
@@ -446,11 +461,7 @@ def algorithms(o):
     plans = {}
     try:
         for name in filters:
-            c = http.client.HTTPConnection("127.0.0.1", ports[name], timeout=60)
-            c.request("GET", "/")
-            status = c.getresponse().status
-            if status != 401:
-                sys.exit(f"listener {name}: a request without a token got {status}: its module did not start (see {work}/envoy.log)")
+            must_start(ports[name], 401, work)
         # Each VM's plan, as it logged it: `wasm log jwt_authn vm_auto: signature backends: RS256=host ...`.
         for line in open(os.path.join(work, "envoy.log")):
             if "signature backends: " in line and " vm_" in line:
@@ -471,21 +482,10 @@ def algorithms(o):
                     tokens = pools[alg][base:base + o.warmup + o.requests]
                     if load_tokens(ports[name], tokens[:o.warmup]):
                         sys.exit(f"{alg} {name}: a warm-up request was not answered 200")
-                    control(envoy.pid, "-z")
-                    control(envoy.pid, "-i", "on")
-                    bad = load_tokens(ports[name], tokens[o.warmup:])
-                    control(envoy.pid, "-i", "off")
-                    control(envoy.pid, "-d", f"{alg}-{name}-{repeat}")
                     dump += 1
-                    load(ports["noauth"], tokens[0], 1)
-                    path = f"{out}.{dump}"
-                    for _ in range(600):
-                        if os.path.exists(path) and totals(path):
-                            break
-                        time.sleep(0.1)
-                    t = totals(path)
-                    if bad or not t:
-                        sys.exit(f"{alg} {name}: {bad} answers other than 200, or no counts in {path}")
+                    t = counted(envoy.pid, out, dump, f"{alg} {name} {repeat}",
+                                lambda: load_tokens(ports[name], tokens[o.warmup:]),
+                                lambda: load(ports["noauth"], tokens[0], 1))
                     results.setdefault((alg, name), []).append({k: v / o.requests for k, v in t.items()})
                     print(f"{alg} {name} repeat {repeat}: {t.get('Ir', 0) / o.requests:,.0f} Ir per request", file=sys.stderr)
     finally:
@@ -528,20 +528,8 @@ def count(o, envoy, out, ports, name, tokens, dump, label):
     if load_tokens(ports[name], tokens[:o.warmup]):
         sys.exit(f"{label}: a warm-up request was not answered 200 (DPoP proofs are accepted for an hour "
                  "after make bench minted them)")
-    control(envoy.pid, "-z")
-    control(envoy.pid, "-i", "on")
-    bad = load_tokens(ports[name], tokens[o.warmup:])
-    control(envoy.pid, "-i", "off")
-    control(envoy.pid, "-d", label.replace(" ", "-"))
-    load(ports["noauth"], tokens[0].split(" ")[0], 1)
-    path = f"{out}.{dump}"
-    for _ in range(600):
-        if os.path.exists(path) and totals(path):
-            break
-        time.sleep(0.1)
-    t = totals(path)
-    if bad or not t:
-        sys.exit(f"{label}: {bad} answers other than 200, or no counts in {path}")
+    t = counted(envoy.pid, out, dump, label, lambda: load_tokens(ports[name], tokens[o.warmup:]),
+                lambda: load(ports["noauth"], tokens[0].split(" ")[0], 1))
     print(f"{label}: {t.get('Ir', 0) / o.requests:,.0f} Ir per request", file=sys.stderr)
     return {k: v / o.requests for k, v in t.items()}
 
@@ -570,11 +558,7 @@ def dpop(o):
     results = {}
     try:
         for name in ("plain", "dpop"):
-            c = http.client.HTTPConnection("127.0.0.1", ports[name], timeout=60)
-            c.request("GET", "/")
-            status = c.getresponse().status
-            if status != 401:
-                sys.exit(f"listener {name}: a request without a token got {status}: its module did not start (see {work}/envoy.log)")
+            must_start(ports[name], 401, work)
         dump = 0
         for repeat in range(o.repeats):
             for name in ("noauth", "plain", "dpop"):
@@ -785,34 +769,16 @@ def scale(o):
             for key in ports:
                 if key == "noauth":
                     continue
-                c = http.client.HTTPConnection("127.0.0.1", ports[key], timeout=60)
-                c.request("GET", SCALE_PATH)
-                status = c.getresponse().status
-                if status != 401:
-                    sys.exit(f"listener {key}: a request without a token got {status}, not 401: its module did not "
-                             f"start (see {work}/envoy.log)")
+                must_start(ports[key], 401, work, SCALE_PATH)
 
-            def count(key, warm, counted, label):
+            def count(key, warm, tokens, label):
                 nonlocal dump
                 if get_all(ports[key], warm):
                     sys.exit(f"listener {key}: a warm-up request was not answered 200")
-                control(envoy.pid, "-z")
-                control(envoy.pid, "-i", "on")
-                bad = get_all(ports[key], counted)
-                control(envoy.pid, "-i", "off")
-                control(envoy.pid, "-d", f"{key}-{label}")
                 dump += 1
-                # The dump is written when Envoy next runs: one more request makes sure it does.
-                get_all(ports["noauth"], [token])
-                path = f"{out}.{dump}"
-                for _ in range(600):
-                    if os.path.exists(path) and totals(path):
-                        break
-                    time.sleep(0.1)
-                t = totals(path)
-                if bad or not t:
-                    sys.exit(f"listener {key}: {bad} answers other than 200, or no counts in {path}")
-                return {k: v / len(counted) for k, v in t.items()}
+                t = counted(envoy.pid, out, dump, f"{key}-{label}", lambda: get_all(ports[key], tokens),
+                            lambda: get_all(ports["noauth"], [token]))
+                return {k: v / len(tokens) for k, v in t.items()}
 
             for repeat in range(o.repeats):
                 for key in ports:
