@@ -13,7 +13,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{raw_get, Response, Testbed};
+use support::{one_provider_config, raw_get, Response, Testbed};
 use testbed::idp::IdpServer;
 use testbed::mint::{Alg, MintRequest};
 use testbed::{DpopClient, ProofRequest};
@@ -22,18 +22,7 @@ const REALM: &str = "dpop";
 const SECRET: &str = "an operator's nonce secret, 32+ bytes long";
 
 fn provider(idp: &IdpServer, dpop: Value) -> Value {
-    json!({
-        "realm": REALM,
-        "providers": [{
-            "name": "idp",
-            "issuer": idp.issuer(),
-            "audiences": [idp.audience()],
-            "remote_jwks": {"http_uri": {
-                "uri": format!("http://127.0.0.1:{}/.well-known/jwks.json", idp.port()),
-                "cluster": "idp", "timeout": "2s"}},
-            "dpop": dpop
-        }]
-    })
+    one_provider_config(idp, REALM, json!({"dpop": dpop}))
 }
 
 fn htu(tb: &Testbed, path: &str) -> String {

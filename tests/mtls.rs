@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::Testbed;
+use support::{one_provider_config, Testbed};
 use testbed::mint::{Alg, MintRequest};
 
 fn run(program: &str, args: &[&str]) {
@@ -175,20 +175,7 @@ fn a_certificate_bound_token_passes_only_with_its_certificate() {
     let tb = Testbed::start_with(
         Default::default(),
         |options| options.downstream_tls = Some(tls(&dir)),
-        |idp| {
-            json!({
-                "realm": "mtls",
-                "providers": [{
-                    "name": "idp",
-                    "issuer": idp.issuer(),
-                    "audiences": [idp.audience()],
-                    "remote_jwks": {"http_uri": {
-                        "uri": format!("http://127.0.0.1:{}/.well-known/jwks.json", idp.port()),
-                        "cluster": "idp", "timeout": "2s"}},
-                    "mtls_bound": "required"
-                }]
-            })
-        },
+        |idp| one_provider_config(idp, "mtls", json!({"mtls_bound": "required"})),
     );
     let port = tb.envoy.port;
     let bound = tb.mint(
@@ -242,18 +229,11 @@ fn behind_a_tls_edge_the_named_forwarded_header_gives_the_certificate() {
         Default::default(),
         |options| options.forward_client_cert_details = Some("ALWAYS_FORWARD_ONLY".into()),
         |idp| {
-            json!({
-                "realm": "mtls",
-                "providers": [{
-                    "name": "idp",
-                    "issuer": idp.issuer(),
-                    "audiences": [idp.audience()],
-                    "remote_jwks": {"http_uri": {
-                        "uri": format!("http://127.0.0.1:{}/.well-known/jwks.json", idp.port()),
-                        "cluster": "idp", "timeout": "2s"}},
-                    "mtls_bound": {"mode": "required", "forwarded_client_cert_header": "x-forwarded-client-cert"}
-                }]
-            })
+            one_provider_config(
+                idp,
+                "mtls",
+                json!({"mtls_bound": {"mode": "required", "forwarded_client_cert_header": "x-forwarded-client-cert"}}),
+            )
         },
     );
     let client = x5t(&dir.join("client.pem"));

@@ -30,6 +30,22 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Lines of Envoy log shown when something goes wrong.
 const LOG_TAIL_LINES: usize = 60;
+/// A plugin configuration with `realm` and one provider, `idp`: the mock identity provider's
+/// issuer, audience and key set (through the `idp` cluster), plus the members of `settings`.
+pub fn one_provider_config(idp: &IdpServer, realm: &str, settings: Value) -> Value {
+    let mut provider = json!({
+        "name": "idp",
+        "issuer": idp.issuer(),
+        "audiences": [idp.audience()],
+        "remote_jwks": {"http_uri": {
+            "uri": format!("http://127.0.0.1:{}/.well-known/jwks.json", idp.port()),
+            "cluster": "idp", "timeout": "2s"}},
+    });
+    if let (Some(provider), Value::Object(settings)) = (provider.as_object_mut(), settings) {
+        provider.extend(settings);
+    }
+    json!({"realm": realm, "providers": [provider]})
+}
 
 /// A port that was free a moment ago. Prefer letting servers bind port 0 where possible; this
 /// is for the few cases that need a number up front.
