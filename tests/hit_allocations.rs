@@ -97,12 +97,7 @@ impl KeySource for Keys {
 }
 
 /// A cache hit verifies nothing, so it times nothing.
-impl jwt_authn_wasm::verify::VerificationTiming for Keys {
-    fn timing_start(&self, _: jwt_authn_wasm::verify::Algorithm) -> Option<u64> {
-        None
-    }
-    fn timing_end(&self, _: jwt_authn_wasm::verify::Algorithm, _: u64) {}
-}
+impl jwt_authn_wasm::verify::VerificationTiming for Keys {}
 
 /// No token here is bound: a proof check would be a defect, so it is one.
 impl jwt_authn_wasm::request::binding::BindingServices for Keys {

@@ -98,12 +98,7 @@ impl KeySource for ReadyKeys {
 }
 
 /// Nothing here is timed: the benchmark times whole decisions itself.
-impl jwt_authn_wasm::verify::VerificationTiming for ReadyKeys {
-    fn timing_start(&self, _: jwt_authn_wasm::verify::Algorithm) -> Option<u64> {
-        None
-    }
-    fn timing_end(&self, _: jwt_authn_wasm::verify::Algorithm, _: u64) {}
-}
+impl jwt_authn_wasm::verify::VerificationTiming for ReadyKeys {}
 
 /// No provider here binds tokens, so no proof is ever checked.
 impl jwt_authn_wasm::request::binding::BindingServices for ReadyKeys {
@@ -118,9 +113,6 @@ impl jwt_authn_wasm::request::binding::BindingServices for ReadyKeys {
         _: u64,
     ) -> jwt_authn_wasm::request::binding::Recorded {
         jwt_authn_wasm::request::binding::Recorded::Unavailable
-    }
-    fn proof_keys(&mut self) -> Option<&mut jwt_authn_wasm::request::binding::keys::ProofKeys> {
-        None
     }
 }
 

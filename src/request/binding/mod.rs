@@ -33,8 +33,10 @@ pub trait BindingServices: crate::verify::VerificationTiming {
     fn verifier(&self) -> &Verifier;
     /// Records DPoP proof `id` of provider `index`, acceptable until `expires_at` (seconds).
     fn record_proof(&mut self, index: usize, id: &[u8; 16], expires_at: u64, now: u64) -> Recorded;
-    /// This worker's parsed proof keys, when it keeps them.
-    fn proof_keys(&mut self) -> Option<&mut keys::ProofKeys>;
+    /// This worker's checked proof headers, when it keeps them (by default it does not).
+    fn proof_keys(&mut self) -> Option<&mut keys::ProofKeys> {
+        None
+    }
 }
 
 /// What a request presents besides its token, read when it arrives.

@@ -32,12 +32,7 @@ impl Services {
     }
 }
 
-impl crate::verify::VerificationTiming for Services {
-    fn timing_start(&self, _: crate::verify::Algorithm) -> Option<u64> {
-        None
-    }
-    fn timing_end(&self, _: crate::verify::Algorithm, _: u64) {}
-}
+impl crate::verify::VerificationTiming for Services {}
 
 impl BindingServices for Services {
     fn verifier(&self) -> &Verifier {

@@ -73,12 +73,7 @@ fn test_verifier() -> &'static crate::verify::Verifier {
 /// Binding services for fakes whose tests bind no tokens: every proof is new, nothing timed.
 macro_rules! no_replays {
     ($($fake:ty),*) => {$(
-        impl crate::verify::VerificationTiming for $fake {
-            fn timing_start(&self, _alg: crate::verify::Algorithm) -> Option<u64> {
-                None
-            }
-            fn timing_end(&self, _alg: crate::verify::Algorithm, _start: u64) {}
-        }
+        impl crate::verify::VerificationTiming for $fake {}
 
         impl crate::request::binding::BindingServices for $fake {
             fn verifier(&self) -> &crate::verify::Verifier {
@@ -92,9 +87,6 @@ macro_rules! no_replays {
                 _now: u64,
             ) -> crate::request::binding::Recorded {
                 crate::request::binding::Recorded::First
-            }
-            fn proof_keys(&mut self) -> Option<&mut crate::request::binding::keys::ProofKeys> {
-                None
             }
         }
     )*};
